@@ -1,0 +1,117 @@
+"""Daybook: a self-hosted journal and work log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from daybook.config import ENV_PREFIX, SETTINGS, load_settings
+
+__version__ = "0.1.0"
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: defaults, then DAYBOOK_* environment, then `config`, then each part.
+
+    `config` keys named like settings (`DATA_DIR`, `REGISTRATION`, …) override the environment;
+    any other key goes into Flask's config as is.
+
+    Raises: ConfigError when a setting is unusable.
+    """
+    config = dict(config or {})
+    overrides = {ENV_PREFIX + k: str(config.pop(k)) for k in list(config) if k in SETTINGS}
+    settings = load_settings(overrides=overrides)
+
+    app = Flask(__name__, instance_path=str(settings.data_dir))
+    app.config.update(_defaults())
+    app.config.update(settings.flask_config())
+    app.config.update(config)
+
+    register_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    register_security_headers(app)
+    register_template_helpers(app)
+    register_commands(app)
+    return app
+
+
+def _defaults() -> dict[str, Any]:
+    return {
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SESSION_PERMANENT": False,
+        "SESSION_COOKIE_NAME": "daybook_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_REFRESH_EACH_REQUEST": False,
+        "SESSION_CLEANUP_N_REQUESTS": 500,
+        "PERMANENT_SESSION_LIFETIME": timedelta(days=7),
+        "REMEMBER_COOKIE_NAME": "daybook_remember",
+        "REMEMBER_COOKIE_DURATION": timedelta(days=30),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # A journal editor stays open for hours; the token lives as long as the session.
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_SSL_STRICT": True,
+    }
+
+
+def register_logging(app: Flask) -> None:
+    from daybook.request_log import init_request_log
+
+    init_request_log(app)
+
+
+def register_extensions(app: Flask) -> None:
+    from daybook import models  # noqa: F401 - registers every table on the metadata
+    from daybook.database import include_object, register_database
+    from daybook.extensions import csrf, db, login_manager, migrate
+    from daybook.services import auth
+    from daybook.sessions import init_sessions
+
+    register_database(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
+                 compare_type=True, include_object=include_object)
+    init_sessions(app)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "web.login"
+    login_manager.login_message = "Please log in to see that page."
+    login_manager.login_message_category = "info"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(auth.load_login)
+
+
+def register_blueprints(app: Flask) -> None:
+    from daybook.web import bp as web_bp
+
+    app.register_blueprint(web_bp)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    from daybook.web.errors import register
+
+    register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    from daybook.web.headers import register
+
+    register(app)
+
+
+def register_template_helpers(app: Flask) -> None:
+    from daybook.web.filters import register
+
+    register(app)
+
+
+def register_commands(app: Flask) -> None:
+    from daybook.cli import register
+
+    register(app)

@@ -1,0 +1,181 @@
+"""Settings: defaults, then DAYBOOK_* environment variables, validated once at start."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "DAYBOOK_"
+REGISTRATION_MODES = ("closed", "open", "invite")
+
+# Every setting Daybook reads from the environment, with its default (None: computed) and a
+# one-line description. docs/configuration.md documents each key; a test holds them in step.
+SETTINGS: dict[str, tuple[str | None, str]] = {
+    "DATA_DIR": ("./instance", "Directory for the database, secret key, backups and jobs."),
+    "DATABASE_URL": (None, "SQLAlchemy URL; SQLite in the data directory when unset."),
+    "SECRET_KEY": (None, "Signs cookies; generated once into the data directory when unset."),
+    "HOST": ("127.0.0.1", "Address gunicorn binds to."),
+    "PORT": ("8000", "Port gunicorn binds to."),
+    "WORKERS": ("2", "Number of gunicorn worker processes."),
+    "REGISTRATION": ("closed", "Who may create an account: closed, open or invite."),
+    "HTTPS": ("0", "Set to 1 when served over HTTPS: Secure cookies and HSTS."),
+    "LOG_LEVEL": ("INFO", "Minimum level of log lines written to stdout."),
+    "TRASH_DAYS": ("30", "Days an entry stays in the trash before it is purged."),
+    "MAX_UPLOAD_MB": ("4", "Largest request body accepted, in megabytes."),
+    "BACKUP_DIR": (None, "Where `daybook backup` writes; `<data dir>/backups` when unset."),
+}
+
+
+class ConfigError(Exception):
+    """A setting is missing, malformed or unusable; the message is one sentence for the user."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    host: str
+    port: int
+    workers: int
+    registration: str
+    https: bool
+    log_level: str
+    trash_days: int
+    max_upload_mb: int
+    backup_dir: Path
+
+    def flask_config(self) -> dict[str, Any]:
+        """Return the Flask config keys these settings imply."""
+        return {
+            "DAYBOOK": self,
+            "SECRET_KEY": self.secret_key,
+            "SQLALCHEMY_DATABASE_URI": self.database_url,
+            "MAX_CONTENT_LENGTH": self.max_upload_mb * 1024 * 1024,
+            "SESSION_COOKIE_SECURE": self.https,
+            "REMEMBER_COOKIE_SECURE": self.https,
+            "PREFERRED_URL_SCHEME": "https" if self.https else "http",
+        }
+
+
+def _env(name: str, environ: dict[str, str]) -> str | None:
+    value = environ.get(ENV_PREFIX + name)
+    if value is None or value.strip() == "":
+        return SETTINGS[name][0]
+    return value.strip()
+
+
+def _int(name: str, environ: dict[str, str], low: int, high: int) -> int:
+    raw = _env(name, environ)
+    try:
+        value = int(raw or "")
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be a whole number, not {raw!r}.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be between {low} and {high}, not {value}.")
+    return value
+
+
+def _bool(name: str, environ: dict[str, str]) -> bool:
+    raw = (_env(name, environ) or "").lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{ENV_PREFIX}{name} must be 1 or 0, not {raw!r}.")
+
+
+def _writable_dir(path: Path, name: str) -> Path:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name} {str(path)!r} cannot be created: {exc.strerror}.") from None
+    if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"{ENV_PREFIX}{name} {str(path)!r} is not a writable directory.")
+    return path
+
+
+def _database_url(environ: dict[str, str], data_dir: Path) -> str:
+    raw = _env("DATABASE_URL", environ)
+    if raw is None:
+        return f"sqlite:///{data_dir / 'daybook.sqlite3'}"
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        raise ConfigError(f"{ENV_PREFIX}DATABASE_URL {raw!r} is not a database URL.") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"{ENV_PREFIX}DATABASE_URL must be a sqlite:// or postgresql+psycopg:// URL, not {raw!r}."
+        )
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        parent = Path(url.database).expanduser().resolve().parent
+        if not parent.is_dir() or not os.access(parent, os.W_OK):
+            raise ConfigError(f"{ENV_PREFIX}DATABASE_URL points into {str(parent)!r}, which is not writable.")
+    return raw
+
+
+def _secret_key(environ: dict[str, str], data_dir: Path) -> str:
+    given = _env("SECRET_KEY", environ)
+    if given:
+        if len(given) < 16:
+            raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be at least 16 characters long.")
+        return given
+    key_file = data_dir / "secret_key"
+    if not key_file.exists():
+        # O_EXCL: two processes starting at once must not write two different keys.
+        try:
+            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+    key = key_file.read_text().strip()
+    if not key:
+        raise ConfigError(f"The secret key file {str(key_file)!r} is empty; delete it to make a new one.")
+    return key
+
+
+def load_settings(
+    environ: dict[str, str] | None = None, overrides: dict[str, str] | None = None
+) -> Settings:
+    """Read and validate every DAYBOOK_* setting.
+
+    Raises: ConfigError with one sentence naming the bad setting.
+    """
+    if environ is None:
+        # An optional .env in the working directory fills in what the real environment lacks.
+        environ = {**dotenv_values(".env"), **os.environ}
+    environ = {k: v for k, v in {**environ, **(overrides or {})}.items() if v is not None}
+    data_dir = _writable_dir(Path(_env("DATA_DIR", environ) or ".").expanduser().resolve(), "DATA_DIR")
+    registration = (_env("REGISTRATION", environ) or "").lower()
+    if registration not in REGISTRATION_MODES:
+        raise ConfigError(
+            f"{ENV_PREFIX}REGISTRATION must be one of {', '.join(REGISTRATION_MODES)}, not {registration!r}."
+        )
+    log_level = (_env("LOG_LEVEL", environ) or "").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}.")
+    backup_raw = _env("BACKUP_DIR", environ)
+    backup_dir = Path(backup_raw).expanduser().resolve() if backup_raw else data_dir / "backups"
+    return Settings(
+        data_dir=data_dir,
+        database_url=_database_url(environ, data_dir),
+        secret_key=_secret_key(environ, data_dir),
+        host=_env("HOST", environ) or "127.0.0.1",
+        port=_int("PORT", environ, 1, 65535),
+        workers=_int("WORKERS", environ, 1, 64),
+        registration=registration,
+        https=_bool("HTTPS", environ),
+        log_level=log_level,
+        trash_days=_int("TRASH_DAYS", environ, 1, 3650),
+        max_upload_mb=_int("MAX_UPLOAD_MB", environ, 2, 1024),
+        backup_dir=backup_dir,
+    )

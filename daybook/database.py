@@ -1,0 +1,55 @@
+"""Engine settings applied to every database connection."""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+from flask import Flask, request
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from daybook.extensions import db
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# True while handling a request (or command) that writes. SQLite then opens its transactions
+# with BEGIN IMMEDIATE: a deferred BEGIN lets a reader try to become a writer after another
+# process committed, which fails at once with "database is locked" instead of waiting.
+write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # Let SQLAlchemy's "begin" event below issue BEGIN, not the driver.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    # FULL: an acknowledged write survives a power cut, not just a crash of the process.
+    cursor.execute("PRAGMA synchronous = FULL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
+
+
+def _mark_write_requests() -> None:
+    write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+
+
+def register_database(app: Flask) -> None:
+    """Bind the database; on SQLite set the pragmas and transaction mode on every connection."""
+    db.init_app(app)
+    with app.app_context():
+        engine: Engine = db.engine
+        if engine.dialect.name == "sqlite" and not getattr(engine, "_daybook_hooks", False):
+            event.listen(engine, "connect", _sqlite_connect)
+            event.listen(engine, "begin", _sqlite_begin)
+            engine._daybook_hooks = True  # type: ignore[attr-defined]
+    app.before_request(_mark_write_requests)
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ARG001
+    """Hide the search index's tables from autogenerate: migrations create them by hand."""
+    return not (type_ == "table" and name and name.startswith("entry_fts"))

@@ -1,0 +1,8 @@
+"""Typed SQLAlchemy models; importing this package registers every table."""
+
+from daybook.models.base import Base, utcnow
+from daybook.models.entry import Entry, Tag, entry_tag
+from daybook.models.user import Invite, LoginAttempt, LoginSession, User
+from daybook.models.web_session import WebSession
+
+__all__ = ["Base", "Entry", "Invite", "LoginAttempt", "LoginSession", "Tag", "User", "entry_tag", "utcnow", "WebSession"]

@@ -1,0 +1,142 @@
+"""Signing in: checking credentials, the login throttle, login records and invites."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from daybook.errors import NotFound, Throttled, ValidationError
+from daybook.extensions import db
+from daybook.models import Invite, LoginAttempt, LoginSession, User, utcnow
+from daybook.services import passwords, users
+
+THROTTLE_WINDOW = timedelta(minutes=15)
+THROTTLE_MAX_FAILURES = 5
+LOGIN_LIFETIME = timedelta(days=30)
+INVITE_LIFETIME = timedelta(days=7)
+BAD_CREDENTIALS = "That username or email and password do not match."
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _throttle_keys(login: str, address: str | None) -> list[str]:
+    keys = ["login:" + (login or "").strip().lower()[:250]]
+    if address:
+        keys.append("addr:" + address[:250])
+    return keys
+
+
+def _check_throttle(keys: list[str], now: datetime) -> None:
+    since = now - THROTTLE_WINDOW
+    for key in keys:
+        failures = db.session.execute(
+            sa.select(sa.func.count(LoginAttempt.id), sa.func.min(LoginAttempt.attempted_at))
+            .where(LoginAttempt.key == key, LoginAttempt.attempted_at > since)
+        ).one()
+        if failures[0] >= THROTTLE_MAX_FAILURES:
+            oldest = failures[1]
+            raise Throttled(max(1, int((oldest + THROTTLE_WINDOW - now).total_seconds()) + 1))
+
+
+def authenticate(login: str, password: str, *, address: str | None = None) -> User:
+    """Return the user these credentials name, counting failures against the throttle.
+
+    Raises: Throttled when too many recent failures; ValidationError for bad credentials.
+    """
+    now = utcnow()
+    keys = _throttle_keys(login, address)
+    _check_throttle(keys, now)
+    user = users.find_user(login)
+    # verify_password spends the same time whether or not the user exists.
+    if not passwords.verify_password(user.password_hash if user else None, password or ""):
+        db.session.add_all(LoginAttempt(key=key, attempted_at=now) for key in keys)
+        db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.attempted_at < now - THROTTLE_WINDOW))
+        db.session.commit()
+        raise ValidationError({"login": BAD_CREDENTIALS})
+    assert user is not None  # noqa: S101 - verify_password fails without a hash
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash_password(password)
+    db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.key == keys[0]))
+    db.session.commit()
+    return user
+
+
+def start_login(user: User, *, user_agent: str = "") -> str:
+    """Record a new signed-in browser and return its secret token."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(LoginSession(
+        token_hash=_digest(token), user_id=user.id, created_at=now,
+        expires_at=now + LOGIN_LIFETIME, user_agent=(user_agent or "")[:200],
+    ))
+    user.last_seen_at = now
+    db.session.commit()
+    user.login_token = token
+    return token
+
+
+def load_login(token: str) -> User | None:
+    """Return the user of a live login token, or None."""
+    if not token or len(token) > 100:
+        return None
+    row = db.session.execute(
+        sa.select(User, LoginSession.expires_at)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(LoginSession.token_hash == _digest(token))
+    ).first()
+    if row is None or row.expires_at <= utcnow():
+        return None
+    user = row.User
+    user.login_token = token
+    return user
+
+
+def end_login(token: str | None) -> None:
+    """End one login so neither its session nor its remember-me cookie works again."""
+    if token:
+        db.session.execute(sa.delete(LoginSession).where(LoginSession.token_hash == _digest(token)))
+        db.session.commit()
+
+
+def create_invite(admin: User) -> str:
+    """Make a one-time registration token.
+
+    Raises: PermissionDenied-like NotFound when the user is not an admin.
+    """
+    if not admin.is_admin:
+        raise NotFound("Only admins can invite.")
+    token = secrets.token_urlsafe(24)
+    now = utcnow()
+    db.session.add(Invite(token_hash=_digest(token), created_by_id=admin.id, created_at=now,
+                          expires_at=now + INVITE_LIFETIME))
+    db.session.commit()
+    return token
+
+
+def find_invite(token: str) -> Invite | None:
+    """Return the unused, unexpired invite for a token, or None."""
+    if not token or len(token) > 100:
+        return None
+    invite = db.session.scalar(sa.select(Invite).where(Invite.token_hash == _digest(token)))
+    if invite is None or invite.used_at is not None or invite.expires_at <= utcnow():
+        return None
+    return invite
+
+
+def register_with_invite(token: str, **fields: str) -> User:
+    """Create an account with an invite, which is then spent.
+
+    Raises: NotFound for a bad invite; ValidationError for bad fields.
+    """
+    invite = find_invite(token)
+    if invite is None:
+        raise NotFound("This invite link is not valid.")
+    user = users.create_user(**fields)
+    invite.used_at = utcnow()
+    db.session.commit()
+    return user

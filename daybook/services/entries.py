@@ -1,0 +1,214 @@
+"""Entries: write, read, list, trash, restore and purge, keeping the search index in step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
+from daybook.errors import Conflict, NotFound, ValidationError
+from daybook.extensions import db
+from daybook.models import Entry, Tag, User, entry_tag, utcnow
+from daybook.services import markdown, search, tags as tag_service
+
+MAX_TITLE = 200
+MAX_BODY_BYTES = 1024 * 1024
+PER_PAGE = 20
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class Page:
+    items: list[Entry]
+    page: int
+    has_next: bool
+
+    @property
+    def has_prev(self) -> bool:
+        return self.page > 1
+
+
+def _clean_fields(title: str, body: str, occurred_at: datetime | None) -> tuple[str, str, dict[str, str]]:
+    errors: dict[str, str] = {}
+    title = (title or "").strip()
+    body = (body or "").replace("\r\n", "\n")
+    if not title:
+        errors["title"] = "Give the entry a title."
+    elif len(title) > MAX_TITLE:
+        errors["title"] = f"Keep the title to {MAX_TITLE} characters (it has {len(title)})."
+    elif "\x00" in title or any(ch in title for ch in "\r\n"):
+        errors["title"] = "The title must be one line of text."
+    if "\x00" in body:
+        errors["body"] = "The text contains a NUL character, which cannot be stored."
+    elif len(body.encode("utf-8", "surrogatepass")) > MAX_BODY_BYTES:
+        errors["body"] = "The text is longer than 1 MB."
+    if occurred_at is not None:
+        if occurred_at.tzinfo is None:
+            errors["occurred_at"] = "The date needs a time zone."
+        elif not EARLIEST <= occurred_at < LATEST:
+            errors["occurred_at"] = "Choose a date between the years 1900 and 9998."
+    return title, body, errors
+
+
+def _apply(entry: Entry, user: User, *, title: str, body: str, tag_names: list[str]) -> None:
+    plain = markdown.plain_text(body)
+    entry.title = title
+    entry.body = body
+    entry.body_html = markdown.render(body)
+    entry.render_version = markdown.RENDER_VERSION
+    entry.excerpt = markdown.excerpt(plain)
+    entry.word_count = markdown.word_count(plain)
+    entry.tags = tag_service.tags_for(user, tag_names)
+    db.session.flush()
+    search.index_entry(entry, plain_body=plain, tags=tag_names)
+
+
+def create_entry(
+    user: User, *, title: str, body: str = "", tags: str | list[str] | None = None,
+    occurred_at: datetime | None = None,
+) -> Entry:
+    """Write a new entry.
+
+    Raises: ValidationError naming each bad field.
+    """
+    title, body, errors = _clean_fields(title, body, occurred_at)
+    try:
+        tag_names = tag_service.parse_tags(tags)
+    except ValidationError as exc:
+        errors.update(exc.fields)
+    if errors:
+        raise ValidationError(errors)
+    now = utcnow()
+    entry = Entry(user_id=user.id, occurred_at=occurred_at or now, created_at=now, updated_at=now,
+                  version=1, visibility="private")
+    db.session.add(entry)
+    _apply(entry, user, title=title, body=body, tag_names=tag_names)
+    db.session.commit()
+    return entry
+
+
+def get_entry(user: User, entry_id: int, *, trashed: bool = False) -> Entry:
+    """Return one of the user's entries, live or (with trashed=True) in the trash.
+
+    Raises: NotFound, also for someone else's entry.
+    """
+    entry = db.session.scalar(sa.select(Entry).where(
+        Entry.id == entry_id, Entry.user_id == user.id,
+        Entry.deleted_at.is_not(None) if trashed else Entry.deleted_at.is_(None),
+    ))
+    if entry is None:
+        raise NotFound("No such entry.")
+    if entry.render_version != markdown.RENDER_VERSION:
+        entry.body_html = markdown.render(entry.body)
+        entry.render_version = markdown.RENDER_VERSION
+        db.session.commit()
+    return entry
+
+
+def update_entry(
+    user: User, entry_id: int, *, expected_version: int | None, title: str, body: str,
+    tags: str | list[str] | None, occurred_at: datetime | None = None,
+) -> Entry:
+    """Save changes to an entry the caller read at `expected_version`.
+
+    Raises: NotFound; ValidationError; Conflict (with the saved entry) when it changed since.
+    """
+    entry = get_entry(user, entry_id)
+    title, body, errors = _clean_fields(title, body, occurred_at)
+    try:
+        tag_names = tag_service.parse_tags(tags)
+    except ValidationError as exc:
+        errors.update(exc.fields)
+    if errors:
+        raise ValidationError(errors)
+    # A conditional UPDATE, not a read-then-write check, so two saves racing cannot both win.
+    bumped = db.session.execute(
+        sa.update(Entry).where(Entry.id == entry.id, Entry.version == expected_version)
+        .values(version=Entry.version + 1, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if expected_version is None or bumped != 1:
+        db.session.rollback()
+        raise Conflict("This entry changed since you opened it.", current=get_entry(user, entry_id))
+    db.session.refresh(entry, ["version", "updated_at"])
+    if occurred_at is not None:
+        entry.occurred_at = occurred_at
+    _apply(entry, user, title=title, body=body, tag_names=tag_names)
+    db.session.commit()
+    return entry
+
+
+def list_entries(user: User, *, page: int = 1, tag: str | None = None, per_page: int = PER_PAGE) -> Page:
+    """Return a page of the user's live entries, newest first, optionally with one tag."""
+    page = max(1, page)
+    query = sa.select(Entry).where(Entry.user_id == user.id, Entry.deleted_at.is_(None))
+    if tag:
+        query = query.where(Entry.id.in_(
+            sa.select(entry_tag.c.entry_id).join(Tag, Tag.id == entry_tag.c.tag_id)
+            .where(Tag.user_id == user.id, Tag.name == tag.strip().lstrip("#").lower())
+        ))
+    query = query.order_by(Entry.occurred_at.desc(), Entry.id.desc())
+    items = list(db.session.scalars(query.limit(per_page + 1).offset((page - 1) * per_page)))
+    return Page(items[:per_page], page, len(items) > per_page)
+
+
+def list_trash(user: User, *, page: int = 1, per_page: int = PER_PAGE) -> Page:
+    """Return a page of the user's trashed entries, most recently deleted first."""
+    page = max(1, page)
+    items = list(db.session.scalars(
+        sa.select(Entry).where(Entry.user_id == user.id, Entry.deleted_at.is_not(None))
+        .order_by(Entry.deleted_at.desc(), Entry.id.desc())
+        .limit(per_page + 1).offset((page - 1) * per_page)
+    ))
+    return Page(items[:per_page], page, len(items) > per_page)
+
+
+def trash_entry(user: User, entry_id: int) -> Entry:
+    """Move an entry to the trash.
+
+    Raises: NotFound.
+    """
+    entry = get_entry(user, entry_id)
+    entry.deleted_at = utcnow()
+    entry.version += 1
+    search.unindex_entry(entry.id)
+    db.session.commit()
+    return entry
+
+
+def restore_entry(user: User, entry_id: int) -> Entry:
+    """Bring an entry back from the trash.
+
+    Raises: NotFound.
+    """
+    entry = get_entry(user, entry_id, trashed=True)
+    entry.deleted_at = None
+    entry.version += 1
+    search.index_entry(entry)
+    db.session.commit()
+    return entry
+
+
+def purge_entry(user: User, entry_id: int) -> None:
+    """Delete a trashed entry for good.
+
+    Raises: NotFound.
+    """
+    entry = get_entry(user, entry_id, trashed=True)
+    search.unindex_entry(entry.id)
+    db.session.delete(entry)
+    db.session.commit()
+
+
+def purge_expired_trash(days: int, *, now: datetime | None = None) -> int:
+    """Delete every entry that has been in the trash longer than `days`; return how many."""
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    ids = list(db.session.scalars(sa.select(Entry.id).where(Entry.deleted_at < cutoff)))
+    for entry_id in ids:
+        search.unindex_entry(entry_id)
+    if ids:
+        db.session.execute(sa.delete(Entry).where(Entry.id.in_(ids)))
+    db.session.commit()
+    return len(ids)

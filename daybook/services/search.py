@@ -1,0 +1,219 @@
+"""Full-text search: the index kept beside the entries, the query language and ranked results."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+from markupsafe import Markup, escape
+
+from daybook.extensions import db
+from daybook.models import Entry, Tag, User, entry_tag
+from daybook.services import markdown
+
+MAX_QUERY_LENGTH = 500
+MAX_TERMS = 30
+PER_PAGE = 20
+_OPEN, _CLOSE = "\x02", "\x03"  # never typed; turned into <mark> after escaping
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True)
+class Term:
+    words: tuple[str, ...]
+    negated: bool = False
+    prefix: bool = False
+
+    def fts(self) -> str:
+        return '"' + " ".join(self.words) + '"' + ("*" if self.prefix else "")
+
+
+@dataclass
+class ParsedQuery:
+    terms: list[Term] = field(default_factory=list)
+
+    @property
+    def positive(self) -> list[Term]:
+        return [t for t in self.terms if not t.negated]
+
+    @property
+    def negative(self) -> list[Term]:
+        return [t for t in self.terms if t.negated]
+
+    def fts(self) -> str | None:
+        """Return the FTS5 expression, or None when nothing positive is asked for."""
+        if not self.positive:
+            return None
+        expr = " AND ".join(t.fts() for t in self.positive)
+        if self.negative:
+            expr = f"({expr}) NOT ({' OR '.join(t.fts() for t in self.negative)})"
+        return expr
+
+
+def parse_query(text: str) -> ParsedQuery:
+    """Parse words, "quoted phrases", -exclusions and prefix* into terms; never fails.
+
+    Anything else (operators, brackets, stray quotes) is read as plain words, so no input can
+    reach the engine as syntax.
+    """
+    parsed = ParsedQuery()
+    for match in _TOKEN.finditer((text or "")[:MAX_QUERY_LENGTH]):
+        neg_phrase, phrase, bare = match.groups()
+        if bare is not None:
+            negated = bare.startswith("-") and len(bare) > 1
+            raw = bare[1:] if negated else bare
+            words = tuple(w.lower() for w in _WORD.findall(raw))
+            prefix = raw.endswith("*") and bool(words)
+            if words:
+                parsed.terms.append(Term(words, negated, prefix))
+        else:
+            words = tuple(w.lower() for w in _WORD.findall(phrase or ""))
+            if words:
+                parsed.terms.append(Term(words, bool(neg_phrase)))
+        if len(parsed.terms) >= MAX_TERMS:
+            break
+    return parsed
+
+
+# -- the index -------------------------------------------------------------------------------
+
+def _is_sqlite() -> bool:
+    return db.session.get_bind().dialect.name == "sqlite"
+
+
+def index_entry(entry: Entry, *, plain_body: str | None = None, tags: list[str] | None = None) -> None:
+    """Write an entry's row in the search index, inside the caller's transaction."""
+    if not _is_sqlite():
+        return
+    body = markdown.plain_text(entry.body) if plain_body is None else plain_body
+    tags_text = " ".join(entry.tag_names if tags is None else tags)
+    db.session.execute(sa.text("DELETE FROM entry_fts WHERE rowid = :id"), {"id": entry.id})
+    db.session.execute(
+        sa.text("INSERT INTO entry_fts (rowid, title, body, tags) VALUES (:id, :title, :body, :tags)"),
+        {"id": entry.id, "title": entry.title, "body": body, "tags": tags_text},
+    )
+
+
+def unindex_entry(entry_id: int) -> None:
+    """Remove an entry from the search index, inside the caller's transaction."""
+    if _is_sqlite():
+        db.session.execute(sa.text("DELETE FROM entry_fts WHERE rowid = :id"), {"id": entry_id})
+
+
+def unindex_user(user_id: int) -> None:
+    """Remove all of a user's entries from the search index."""
+    if _is_sqlite():
+        db.session.execute(
+            sa.text("DELETE FROM entry_fts WHERE rowid IN (SELECT id FROM entry WHERE user_id = :u)"),
+            {"u": user_id},
+        )
+
+
+def reindex_entries(entry_ids: list[int]) -> None:
+    """Re-index these entries (after their tags changed), skipping those in the trash."""
+    if not entry_ids:
+        return
+    names = tag_names_of(entry_ids)
+    for entry in db.session.scalars(sa.select(Entry).where(Entry.id.in_(entry_ids))):
+        if entry.deleted_at is None:
+            index_entry(entry, tags=names[entry.id])
+
+
+def rebuild_index() -> int:
+    """Rebuild the whole index from the entries table; return how many entries it holds."""
+    if not _is_sqlite():
+        return 0
+    db.session.execute(sa.text("DELETE FROM entry_fts"))
+    count = 0
+    for entry in db.session.scalars(sa.select(Entry).where(Entry.deleted_at.is_(None))):
+        index_entry(entry)
+        count += 1
+    db.session.commit()
+    return count
+
+
+def index_mismatches() -> list[int]:
+    """Return ids of live entries missing from the index and index rows with no live entry."""
+    if not _is_sqlite():
+        return []
+    missing = db.session.scalars(sa.text(
+        "SELECT id FROM entry WHERE deleted_at IS NULL AND id NOT IN (SELECT rowid FROM entry_fts)"))
+    stray = db.session.scalars(sa.text(
+        "SELECT rowid FROM entry_fts WHERE rowid NOT IN (SELECT id FROM entry WHERE deleted_at IS NULL)"))
+    return sorted([*missing, *stray])
+
+
+# -- queries ---------------------------------------------------------------------------------
+
+@dataclass
+class Hit:
+    entry: Entry
+    title_html: Markup
+    snippet_html: Markup
+
+
+@dataclass
+class SearchResult:
+    hits: list[Hit]
+    page: int
+    has_next: bool
+    message: str | None = None
+
+
+def _marked(text: str) -> Markup:
+    return Markup(str(escape(text)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>"))
+
+
+def search_entries(
+    user: User, query: str, *, tag: str | None = None, date_from: datetime | None = None,
+    date_to: datetime | None = None, page: int = 1, per_page: int = PER_PAGE,
+) -> SearchResult:
+    """Return the user's live entries matching a query, best first, with highlighted snippets."""
+    expr = parse_query(query).fts()
+    if expr is None:
+        message = "Add a word to search for." if (query or "").strip() else None
+        return SearchResult([], page, False, message)
+    page = max(1, page)
+    filters = ["e.user_id = :uid", "e.deleted_at IS NULL"]
+    params: dict[str, object] = {"q": expr, "uid": user.id, "limit": per_page + 1,
+                                 "offset": (page - 1) * per_page, "o": _OPEN, "c": _CLOSE}
+    if date_from is not None:
+        filters.append("e.occurred_at >= :dfrom")
+        params["dfrom"] = date_from.replace(tzinfo=None)
+    if date_to is not None:
+        filters.append("e.occurred_at < :dto")
+        params["dto"] = date_to.replace(tzinfo=None)
+    if tag:
+        filters.append(
+            "e.id IN (SELECT et.entry_id FROM entry_tag et JOIN tag t ON t.id = et.tag_id "
+            "WHERE t.user_id = :uid AND t.name = :tag)"
+        )
+        params["tag"] = tag.strip().lstrip("#").lower()
+    sql = sa.text(
+        "SELECT e.id, highlight(entry_fts, 0, :o, :c) AS title_hl, "
+        "snippet(entry_fts, 1, :o, :c, '…', 24) AS body_snip "
+        "FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "
+        f"WHERE entry_fts MATCH :q AND {' AND '.join(filters)} "  # noqa: S608 - fixed fragments
+        "ORDER BY bm25(entry_fts, 10.0, 1.0, 5.0), e.occurred_at DESC LIMIT :limit OFFSET :offset"
+    )
+    rows = db.session.execute(sql, params).all()
+    has_next = len(rows) > per_page
+    rows = rows[:per_page]
+    by_id = {e.id: e for e in db.session.scalars(sa.select(Entry).where(Entry.id.in_([r.id for r in rows])))}
+    hits = [Hit(by_id[r.id], _marked(r.title_hl), _marked(r.body_snip)) for r in rows if r.id in by_id]
+    return SearchResult(hits, page, has_next)
+
+
+def tag_names_of(entry_ids: list[int]) -> dict[int, list[str]]:
+    """Return tag names by entry id in one query."""
+    result: dict[int, list[str]] = {i: [] for i in entry_ids}
+    rows = db.session.execute(
+        sa.select(entry_tag.c.entry_id, Tag.name).join(Tag, Tag.id == entry_tag.c.tag_id)
+        .where(entry_tag.c.entry_id.in_(entry_ids)).order_by(Tag.name)
+    )
+    for entry_id, name in rows:
+        result[entry_id].append(name)
+    return result

@@ -1,0 +1,78 @@
+"""Server-side sessions through Flask-Session, stored in Daybook's own table."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from flask import Flask
+from flask_session.base import ServerSideSessionInterface
+from flask_session.sqlalchemy import SqlAlchemySessionInterface
+from itsdangerous import want_bytes
+
+from daybook.extensions import db
+from daybook.models.web_session import WebSession
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class DatabaseSessionInterface(SqlAlchemySessionInterface):
+    """Flask-Session's SQLAlchemy backend on a model declared once and made by the migrations.
+
+    The library defines a new model class (a new table on our metadata) for every app it is
+    given and reads it through the legacy `Model.query`; this keeps its cookie handling,
+    regenerate() and cleanup, and stores rows with SQLAlchemy 2 statements.
+    """
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.client = db
+        self.sql_session_model = WebSession
+        config = app.config
+        ServerSideSessionInterface.__init__(
+            self, app, "session:", False, config["SESSION_PERMANENT"], 32, "msgpack",
+            config["SESSION_CLEANUP_N_REQUESTS"],
+        )
+
+    def _delete_expired_sessions(self) -> None:
+        db.session.execute(sa.delete(WebSession).where(WebSession.expiry <= _now()))
+        db.session.commit()
+
+    def _retrieve_session_data(self, store_id: str) -> dict | None:
+        row = db.session.execute(
+            sa.select(WebSession.data, WebSession.expiry).where(WebSession.session_id == store_id)
+        ).first()
+        # Reading a session must not leave a transaction open across the view.
+        db.session.commit()
+        if row is None or row.expiry is None or row.expiry <= _now() or row.data is None:
+            return None
+        return self.serializer.decode(want_bytes(row.data))
+
+    def _delete_session(self, store_id: str) -> None:
+        db.session.execute(sa.delete(WebSession).where(WebSession.session_id == store_id))
+        db.session.commit()
+
+    def _upsert_session(self, session_lifetime: timedelta, session, store_id: str) -> None:
+        data = self.serializer.encode(session)
+        expiry = _now() + session_lifetime
+        db.session.rollback()  # never commit half of a view's work along with the session
+        updated = db.session.execute(
+            sa.update(WebSession).where(WebSession.session_id == store_id)
+            .values(data=data, expiry=expiry)
+        ).rowcount
+        if not updated:
+            db.session.add(WebSession(session_id=store_id, data=data, expiry=expiry))
+        db.session.commit()
+
+
+def regenerate_session(app: Flask, session) -> None:
+    """Give the current session a new id, keeping its contents (against session fixation)."""
+    app.session_interface.regenerate(session)
+    session.modified = True
+
+
+def init_sessions(app: Flask) -> None:
+    """Store sessions server-side in the database."""
+    app.session_interface = DatabaseSessionInterface(app)

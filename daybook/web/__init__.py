@@ -1,0 +1,7 @@
+"""The HTML pages."""
+
+from flask import Blueprint
+
+bp = Blueprint("web", __name__)
+
+from daybook.web import auth, entries, search, settings, tags  # noqa: E402, F401

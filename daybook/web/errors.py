@@ -1,0 +1,64 @@
+"""Friendly error pages for HTTP errors and domain errors that escape a view."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from daybook import errors
+from daybook.extensions import db
+from daybook.request_log import log
+
+MESSAGES = {
+    400: ("Bad request", "The request could not be understood."),
+    403: ("Not allowed", "You do not have access to this page."),
+    404: ("Not found", "There is nothing here. It may have been deleted, or the link is wrong."),
+    405: ("Method not allowed", "This address does not accept that kind of request."),
+    413: ("Too large", "What you sent is larger than Daybook accepts. Shorten it and try again."),
+    429: ("Slow down", "Too many attempts. Wait a little and try again."),
+    500: ("Something went wrong", "Daybook hit an unexpected error. Nothing you saved was lost."),
+}
+
+
+def error_page(status: int, message: str | None = None, headers: dict[str, str] | None = None):
+    title, default = MESSAGES.get(status, ("Error", "The request failed."))
+    body = render_template("errors/error.html", status=status, title=title, message=message or default)
+    return body, status, headers or {}
+
+
+def register(app: Flask) -> None:
+    """Answer errors with pages in Daybook's layout, never a traceback."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code is None or exc.code < 400:
+            return exc
+        headers = dict(exc.get_headers())
+        headers.pop("Content-Type", None)
+        message = exc.description if exc.code in (400, 405) and exc.description else None
+        return error_page(exc.code, message, headers)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        log().warning("csrf refused", reason=exc.description)
+        return error_page(400, "This form has expired or did not come from Daybook. "
+                               "Go back, reload the page and try again.")
+
+    @app.errorhandler(errors.NotFound)
+    def not_found(_exc):
+        return error_page(404)
+
+    @app.errorhandler(errors.PermissionDenied)
+    def denied(_exc):
+        return error_page(403)
+
+    @app.errorhandler(errors.Throttled)
+    def throttled(exc: errors.Throttled):
+        return error_page(429, str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.errorhandler(InternalServerError)
+    def server_error(exc):
+        db.session.rollback()
+        log().error("unhandled error", error=repr(getattr(exc, "original_exception", exc))[:500])
+        return error_page(500)
