@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 from dotenv import dotenv_values
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -33,8 +34,13 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
 }
 
 
-class ConfigError(Exception):
-    """A setting is missing, malformed or unusable; the message is one sentence for the user."""
+class ConfigError(click.ClickException):
+    """A setting is missing, malformed or unusable; the message is one sentence for the user.
+
+    A ClickException, so that `flask --app daybook …` prints it as one line too.
+    """
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,72 @@
+"""What every page shares: security headers, friendly errors, request logging, body limits."""
+
+import pytest
+
+
+def test_security_headers_on_pages(client, user):
+    response = client.get("/login")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    assert "Strict-Transport-Security" not in response.headers
+
+
+def test_hsts_and_secure_cookies_over_https(make_app, user):
+    app = make_app(HTTPS=1)
+    client = app.test_client()
+    response = client.get("/login", base_url="https://localhost")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    assert "Secure" in response.headers["Set-Cookie"]
+
+
+def test_not_found_page_is_friendly(auth_client):
+    response = auth_client.get("/no/such/page")
+    assert response.status_code == 404
+    assert "There is nothing here" in response.get_data(as_text=True)
+
+
+def test_method_not_allowed(auth_client):
+    assert auth_client.get("/logout").status_code == 405
+
+
+def test_oversized_body_gets_413_page(auth_client):
+    response = auth_client.form("/entries/new", {"title": "big", "body": "x" * (5 * 1024 * 1024)})
+    assert response.status_code == 413
+    assert "larger than Daybook accepts" in response.get_data(as_text=True)
+
+
+def test_server_error_page_without_traceback(app, auth_client, monkeypatch):
+    from daybook.services import entries
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(entries, "list_entries", boom)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    response = auth_client.get("/entries")
+    assert response.status_code == 500
+    page = response.get_data(as_text=True)
+    assert "Something went wrong" in page and "kaboom" not in page and "Traceback" not in page
+
+
+def test_request_log_line(auth_client, capsys):
+    response = auth_client.get("/entries", headers={"X-Request-ID": "req-12345"})
+    assert response.headers["X-Request-ID"] == "req-12345"
+    line = [ln for ln in capsys.readouterr().out.splitlines() if "req-12345" in ln][-1]
+    for part in ("method='GET'", "path='/entries'", "status=200", "duration_ms=", "user_id=1"):
+        assert part in line
+
+
+@pytest.mark.parametrize("bad_id", ["<script>", "a" * 100, "x y"])
+def test_untrusted_request_id_is_replaced(client, user, bad_id, capsys):
+    response = client.get("/login", headers={"X-Request-ID": bad_id})
+    assert response.headers["X-Request-ID"] != bad_id
+    assert len(response.headers["X-Request-ID"]) == 32
+
+
+def test_every_page_works_without_javascript_markup(auth_client):
+    # No inline scripts anywhere: the CSP forbids them, so the pages must not rely on them.
+    for path in ("/entries", "/entries/new", "/tags", "/search", "/trash", "/settings"):
+        page = auth_client.get(path).get_data(as_text=True)
+        assert "<script>" not in page and " onclick=" not in page, path
