@@ -29,8 +29,8 @@ run: migrate
 	$(BIN)/gunicorn --config gunicorn.conf.py
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check daybook tests bench migrations
-	$(BIN)/ruff format --check daybook tests bench
+	$(BIN)/ruff check daybook tests bench migrations gunicorn.conf.py
+	$(BIN)/ruff format --check daybook tests bench migrations gunicorn.conf.py
 
 fmt: $(DEV_STAMP)
 	$(BIN)/ruff format daybook tests bench

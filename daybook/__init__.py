@@ -75,8 +75,14 @@ def register_extensions(app: Flask) -> None:
     from daybook.sessions import init_sessions
 
     register_database(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
-                 compare_type=True, include_object=include_object)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(MIGRATIONS_DIR),
+        render_as_batch=True,
+        compare_type=True,
+        include_object=include_object,
+    )
     init_sessions(app)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -1,7 +1,173 @@
-"""CLI commands for backup, restore, export and import (filled in by the backup work)."""
+"""CLI commands for backup, restore, export and import."""
 
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import click
 from flask import Flask
+from flask.cli import with_appcontext
+
+from daybook.database import write_intent
+from daybook.errors import ValidationError
+from daybook.services.backup import DEFAULT_KEEP, BackupError
+
+SHOWN_PROBLEMS = 10
+
+
+def _user(username: str):
+    from daybook.services import users
+
+    user = users.find_user(username)
+    if user is None:
+        raise click.ClickException(f"No user named {username!r}.")
+    return user
+
+
+@click.command("backup")
+@click.option(
+    "--dest",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the backup (default: DAYBOOK_BACKUP_DIR, or <data dir>/backups).",
+)
+@click.option(
+    "--keep",
+    type=click.IntRange(min=1),
+    default=DEFAULT_KEEP,
+    show_default=True,
+    help="How many backups to keep in that directory; older ones are deleted.",
+)
+@with_appcontext
+def backup_command(dest: Path | None, keep: int) -> None:
+    """Copy the database, consistently and while it runs, into a checked, timestamped file."""
+    from daybook.services import backup
+
+    try:
+        result = backup.create_backup(dest, keep=keep)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    for old in result.removed:
+        click.echo(f"Removed old backup {old}", err=True)
+    click.echo(str(result.path))
+
+
+@click.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an existing database (it is kept beside).")
+@with_appcontext
+def restore_command(file: Path, force: bool) -> None:
+    """Replace the database with the backup FILE. Stop the server first."""
+    from daybook.services import backup
+
+    write_intent.set(True)
+    try:
+        result = backup.restore_backup(file, force=force)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Restored {file} into {result.database}.")
+    if result.replaced:
+        click.echo(f"The database it replaced is kept as {result.replaced}.")
+    if result.revision_before != result.revision_after:
+        click.echo(f"Upgraded its schema from {result.revision_before} to {result.revision_after}.")
+    if result.reindexed:
+        click.echo("Rebuilt the search index.")
+
+
+def _default_output(username: str, suffix: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    path, n = Path(f"daybook-{username}-{stamp}{suffix}"), 1
+    while path.exists():
+        n += 1
+        path = Path(f"daybook-{username}-{stamp}-{n}{suffix}")
+    return path.resolve()
+
+
+def _write_atomically(path: Path, binary: bool, write: Callable[[IO[Any]], int]) -> int:
+    """Write through a temporary file beside `path` and rename it, so no half file is left."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with (
+            os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+        ) as out:
+            count = write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    return count
+
+
+@click.command("export")
+@click.option("--user", "username", required=True, help="Whose journal to export.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "markdown"]),
+    default="json",
+    show_default=True,
+    help="json (for import and other tools) or markdown (a zip of .md files).",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write (default: daybook-<user>-<time>.json or .zip here).",
+)
+@with_appcontext
+def export_command(username: str, fmt: str, output: Path | None) -> None:
+    """Write all of a user's entries, trash included, to a file."""
+    from daybook.services import export
+
+    user = _user(username)
+    suffix = ".json" if fmt == "json" else ".zip"
+    path = output.expanduser().resolve() if output else _default_output(user.username, suffix)
+    writer = export.export_json if fmt == "json" else export.export_markdown
+    try:
+        count = _write_atomically(path, fmt != "json", lambda out: writer(user, out))
+    except OSError as exc:
+        raise click.ClickException(f"Cannot write {path}: {exc.strerror or exc}.") from None
+    click.echo(f"Exported {count} entr{'y' if count == 1 else 'ies'} to {path}")
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--user", "username", required=True, help="Whose journal to add the entries to.")
+@with_appcontext
+def import_command(file: Path, username: str) -> None:
+    """Add the entries of a JSON export FILE to a user's journal, all or nothing."""
+    from daybook.services import export
+
+    write_intent.set(True)
+    user = _user(username)
+    try:
+        result = export.import_json(user, file.read_bytes())
+    except OSError as exc:
+        raise click.ClickException(f"Cannot read {file}: {exc.strerror or exc}.") from None
+    except ValidationError as exc:
+        problems = [f"  {field}: {message}" for field, message in exc.fields.items()]
+        if len(problems) > SHOWN_PROBLEMS:
+            problems = [
+                *problems[:SHOWN_PROBLEMS],
+                f"  … and {len(problems) - SHOWN_PROBLEMS} more",
+            ]
+        raise click.ClickException(
+            f"{file} was not imported; nothing was written:\n" + "\n".join(problems)
+        ) from None
+    click.echo(
+        f"Imported {result.created} entr{'y' if result.created == 1 else 'ies'} into "
+        f"{user.username}'s journal; skipped {result.skipped} already there."
+    )
 
 
 def register(app: Flask) -> None:
     """Add backup, restore, export and import commands."""
+    for command in (backup_command, restore_command, export_command, import_command):
+        app.cli.add_command(command)

@@ -48,8 +48,9 @@ def user_create(username: str, email: str, password: str, admin: bool) -> None:
 
     first = users.count_users() == 0
     try:
-        user = users.create_user(username=username, email=email, password=password,
-                                 is_admin=admin or first)
+        user = users.create_user(
+            username=username, email=email, password=password, is_admin=admin or first
+        )
     except ValidationError as exc:
         _fail(_validation_message(exc))
     click.echo(f"Created {'admin ' if user.is_admin else ''}user {user.username} <{user.email}>.")
@@ -93,8 +94,9 @@ def user_delete(username: str, yes: bool) -> None:
     user = _user(username)
     if not yes:
         click.confirm(f"Delete {user.username} and all their entries?", abort=True)
+    name = user.username
     users.delete_user(user)
-    click.echo(f"Deleted user {username}.")
+    click.echo(f"Deleted user {name}.")
 
 
 @user_group.command("invite")
@@ -169,9 +171,15 @@ def _create_app():
     return create_app()
 
 
-cli = FlaskGroup(name="daybook", create_app=_create_app, add_version_option=False,
-                 load_dotenv=False, set_debug_flag=False, add_default_commands=False,
-                 help="Daybook, a self-hosted journal.")
+cli = FlaskGroup(
+    name="daybook",
+    create_app=_create_app,
+    add_version_option=False,
+    load_dotenv=False,
+    set_debug_flag=False,
+    add_default_commands=False,
+    help="Daybook, a self-hosted journal.",
+)
 
 
 def main() -> None:

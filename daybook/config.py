@@ -102,7 +102,9 @@ def _writable_dir(path: Path, name: str) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"{ENV_PREFIX}{name} {str(path)!r} cannot be created: {exc.strerror}.") from None
+        raise ConfigError(
+            f"{ENV_PREFIX}{name} {str(path)!r} cannot be created: {exc.strerror}."
+        ) from None
     if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
         raise ConfigError(f"{ENV_PREFIX}{name} {str(path)!r} is not a writable directory.")
     return path
@@ -123,7 +125,9 @@ def _database_url(environ: dict[str, str], data_dir: Path) -> str:
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         parent = Path(url.database).expanduser().resolve().parent
         if not parent.is_dir() or not os.access(parent, os.W_OK):
-            raise ConfigError(f"{ENV_PREFIX}DATABASE_URL points into {str(parent)!r}, which is not writable.")
+            raise ConfigError(
+                f"{ENV_PREFIX}DATABASE_URL points into {str(parent)!r}, which is not writable."
+            )
     return raw
 
 
@@ -145,7 +149,9 @@ def _secret_key(environ: dict[str, str], data_dir: Path) -> str:
                 fh.write(secrets.token_urlsafe(48))
     key = key_file.read_text().strip()
     if not key:
-        raise ConfigError(f"The secret key file {str(key_file)!r} is empty; delete it to make a new one.")
+        raise ConfigError(
+            f"The secret key file {str(key_file)!r} is empty; delete it to make a new one."
+        )
     return key
 
 
@@ -160,7 +166,9 @@ def load_settings(
         # An optional .env in the working directory fills in what the real environment lacks.
         environ = {**dotenv_values(".env"), **os.environ}
     environ = {k: v for k, v in {**environ, **(overrides or {})}.items() if v is not None}
-    data_dir = _writable_dir(Path(_env("DATA_DIR", environ) or ".").expanduser().resolve(), "DATA_DIR")
+    data_dir = _writable_dir(
+        Path(_env("DATA_DIR", environ) or ".").expanduser().resolve(), "DATA_DIR"
+    )
     registration = (_env("REGISTRATION", environ) or "").lower()
     if registration not in REGISTRATION_MODES:
         raise ConfigError(
@@ -168,7 +176,9 @@ def load_settings(
         )
     log_level = (_env("LOG_LEVEL", environ) or "").upper()
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        raise ConfigError(f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}.")
+        raise ConfigError(
+            f"{ENV_PREFIX}LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {log_level!r}."
+        )
     backup_raw = _env("BACKUP_DIR", environ)
     backup_dir = Path(backup_raw).expanduser().resolve() if backup_raw else data_dir / "backups"
     return Settings(

@@ -24,9 +24,11 @@ def _configure(level: str) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.dev.ConsoleRenderer(colors=False) if sys.stdout.isatty()
+            structlog.dev.ConsoleRenderer(colors=False)
+            if sys.stdout.isatty()
             else structlog.processors.KeyValueRenderer(
-                key_order=["timestamp", "level", "event", "request_id"], drop_missing=True),
+                key_order=["timestamp", "level", "event", "request_id"], drop_missing=True
+            ),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
@@ -48,8 +50,13 @@ def _finish(response: Response) -> Response:
     if current_user and getattr(current_user, "is_authenticated", False):
         user_id = current_user.id
     structlog.get_logger("daybook.request").info(
-        "request", method=request.method, path=request.path, status=response.status_code,
-        duration_ms=round((time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 1),
+        "request",
+        method=request.method,
+        path=request.path,
+        status=response.status_code,
+        duration_ms=round(
+            (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000, 1
+        ),
         user_id=user_id,
     )
     return response

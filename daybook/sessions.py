@@ -32,7 +32,13 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
         self.sql_session_model = WebSession
         config = app.config
         ServerSideSessionInterface.__init__(
-            self, app, "session:", False, config["SESSION_PERMANENT"], 32, "msgpack",
+            self,
+            app,
+            "session:",
+            False,
+            config["SESSION_PERMANENT"],
+            32,
+            "msgpack",
             config["SESSION_CLEANUP_N_REQUESTS"],
         )
 
@@ -59,7 +65,8 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
         expiry = _now() + session_lifetime
         db.session.rollback()  # never commit half of a view's work along with the session
         updated = db.session.execute(
-            sa.update(WebSession).where(WebSession.session_id == store_id)
+            sa.update(WebSession)
+            .where(WebSession.session_id == store_id)
             .values(data=data, expiry=expiry)
         ).rowcount
         if not updated:

@@ -80,8 +80,12 @@ def make_app(data_dir):
     apps = []
 
     def build(**config):
-        settings = {"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret-key-0123456789",
-                    "TESTING": True, **config}
+        settings = {
+            "DATA_DIR": str(data_dir),
+            "SECRET_KEY": "test-secret-key-0123456789",
+            "TESTING": True,
+            **config,
+        }
         app = create_app(settings)
         app.test_client_class = DaybookClient
         apps.append(app)

@@ -21,19 +21,32 @@ def _password_hash() -> str:
     return passwords.hash_password(PASSWORD)
 
 
-def make_user(username: str | None = None, *, email: str | None = None, is_admin: bool = False) -> User:
+def make_user(
+    username: str | None = None, *, email: str | None = None, is_admin: bool = False
+) -> User:
     """Insert a user whose password is PASSWORD."""
     n = next(_counter)
     username = username or f"user{n}"
-    user = User(username=username, email=email or f"{username}@example.com",
-                password_hash=_password_hash(), is_admin=is_admin, timezone="UTC", preferences={})
+    user = User(
+        username=username,
+        email=email or f"{username}@example.com",
+        password_hash=_password_hash(),
+        is_admin=is_admin,
+        timezone="UTC",
+        preferences={},
+    )
     db.session.add(user)
     db.session.commit()
     return user
 
 
-def make_entry(user: User, title: str = "An entry", body: str = "Some *text*.", tags: str | list[str] = "",
-               occurred_at: datetime | None = None) -> Entry:
+def make_entry(
+    user: User,
+    title: str = "An entry",
+    body: str = "Some *text*.",
+    tags: str | list[str] = "",
+    occurred_at: datetime | None = None,
+) -> Entry:
     """Write an entry through the service, as the web pages do."""
     return entries.create_entry(user, title=title, body=body, tags=tags, occurred_at=occurred_at)
 
@@ -41,6 +54,7 @@ def make_entry(user: User, title: str = "An entry", body: str = "Some *text*.", 
 def csrf_token_from(html: str) -> str:
     """Return the CSRF token a page carries."""
     match = re.search(r'name="csrf-token" content="([^"]+)"', html) or re.search(
-        r'name="csrf_token" value="([^"]+)"', html)
+        r'name="csrf_token" value="([^"]+)"', html
+    )
     assert match, "page has no CSRF token"
     return match.group(1)

@@ -83,12 +83,16 @@ def test_every_setting_read_in_code_is_declared():
 def _run(args, tmp_path, **env):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("DAYBOOK_")}
     environ.update(env)
-    return subprocess.run(args, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        args, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_cli_refuses_bad_setting_with_one_sentence(tmp_path):
     daybook = str(Path(sys.executable).with_name("daybook"))
-    result = _run([daybook, "check"], tmp_path, DAYBOOK_DATA_DIR=str(tmp_path), DAYBOOK_REGISTRATION="bogus")
+    result = _run(
+        [daybook, "check"], tmp_path, DAYBOOK_DATA_DIR=str(tmp_path), DAYBOOK_REGISTRATION="bogus"
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "DAYBOOK_REGISTRATION must be one of closed, open, invite" in result.stderr
@@ -96,8 +100,12 @@ def test_cli_refuses_bad_setting_with_one_sentence(tmp_path):
 
 def test_gunicorn_refuses_bad_setting_with_one_sentence(tmp_path):
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    result = _run([gunicorn, "--config", str(ROOT / "gunicorn.conf.py")], tmp_path,
-                  DAYBOOK_DATA_DIR=str(tmp_path), DAYBOOK_DATABASE_URL="nonsense://")
+    result = _run(
+        [gunicorn, "--config", str(ROOT / "gunicorn.conf.py")],
+        tmp_path,
+        DAYBOOK_DATA_DIR=str(tmp_path),
+        DAYBOOK_DATABASE_URL="nonsense://",
+    )
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "DAYBOOK_DATABASE_URL" in result.stderr

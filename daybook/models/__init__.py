@@ -5,4 +5,15 @@ from daybook.models.entry import Entry, Tag, entry_tag
 from daybook.models.user import Invite, LoginAttempt, LoginSession, User
 from daybook.models.web_session import WebSession
 
-__all__ = ["Base", "Entry", "Invite", "LoginAttempt", "LoginSession", "Tag", "User", "entry_tag", "utcnow", "WebSession"]
+__all__ = [
+    "Base",
+    "Entry",
+    "Invite",
+    "LoginAttempt",
+    "LoginSession",
+    "Tag",
+    "User",
+    "entry_tag",
+    "utcnow",
+    "WebSession",
+]

@@ -45,9 +45,7 @@ class Entry(Base):
     version: Mapped[int] = mapped_column(default=1)
     visibility: Mapped[str] = mapped_column(sa.String(16), default="private")
 
-    tags: Mapped[list[Tag]] = relationship(
-        secondary=entry_tag, lazy="selectin", order_by=Tag.name
-    )
+    tags: Mapped[list[Tag]] = relationship(secondary=entry_tag, lazy="selectin", order_by=Tag.name)
 
     __table_args__ = (
         # The list page: a user's live entries, newest first, walked by (occurred_at, id).

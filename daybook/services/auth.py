@@ -24,8 +24,10 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _throttle_keys(login: str, address: str | None) -> list[str]:
-    keys = ["login:" + (login or "").strip().lower()[:250]]
+def _throttle_keys(user: User | None, login: str, address: str | None) -> list[str]:
+    # One counter per account, whether it was named by username or by email.
+    account = f"user:{user.id}" if user else "login:" + (login or "").strip().lower()[:250]
+    keys = [account]
     if address:
         keys.append("addr:" + address[:250])
     return keys
@@ -35,8 +37,9 @@ def _check_throttle(keys: list[str], now: datetime) -> None:
     since = now - THROTTLE_WINDOW
     for key in keys:
         failures = db.session.execute(
-            sa.select(sa.func.count(LoginAttempt.id), sa.func.min(LoginAttempt.attempted_at))
-            .where(LoginAttempt.key == key, LoginAttempt.attempted_at > since)
+            sa.select(sa.func.count(LoginAttempt.id), sa.func.min(LoginAttempt.attempted_at)).where(
+                LoginAttempt.key == key, LoginAttempt.attempted_at > since
+            )
         ).one()
         if failures[0] >= THROTTLE_MAX_FAILURES:
             oldest = failures[1]
@@ -49,13 +52,15 @@ def authenticate(login: str, password: str, *, address: str | None = None) -> Us
     Raises: Throttled when too many recent failures; ValidationError for bad credentials.
     """
     now = utcnow()
-    keys = _throttle_keys(login, address)
-    _check_throttle(keys, now)
     user = users.find_user(login)
+    keys = _throttle_keys(user, login, address)
+    _check_throttle(keys, now)
     # verify_password spends the same time whether or not the user exists.
     if not passwords.verify_password(user.password_hash if user else None, password or ""):
         db.session.add_all(LoginAttempt(key=key, attempted_at=now) for key in keys)
-        db.session.execute(sa.delete(LoginAttempt).where(LoginAttempt.attempted_at < now - THROTTLE_WINDOW))
+        db.session.execute(
+            sa.delete(LoginAttempt).where(LoginAttempt.attempted_at < now - THROTTLE_WINDOW)
+        )
         db.session.commit()
         raise ValidationError({"login": BAD_CREDENTIALS})
     assert user is not None  # noqa: S101 - verify_password fails without a hash
@@ -70,10 +75,21 @@ def start_login(user: User, *, user_agent: str = "") -> str:
     """Record a new signed-in browser and return its secret token."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    db.session.add(LoginSession(
-        token_hash=_digest(token), user_id=user.id, created_at=now,
-        expires_at=now + LOGIN_LIFETIME, user_agent=(user_agent or "")[:200],
-    ))
+    # Expired records would otherwise pile up; nothing else removes them.
+    db.session.execute(
+        sa.delete(LoginSession).where(
+            LoginSession.user_id == user.id, LoginSession.expires_at <= now
+        )
+    )
+    db.session.add(
+        LoginSession(
+            token_hash=_digest(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + LOGIN_LIFETIME,
+            user_agent=(user_agent or "")[:200],
+        )
+    )
     user.last_seen_at = now
     db.session.commit()
     user.login_token = token
@@ -106,14 +122,20 @@ def end_login(token: str | None) -> None:
 def create_invite(admin: User) -> str:
     """Make a one-time registration token.
 
-    Raises: PermissionDenied-like NotFound when the user is not an admin.
+    Raises: NotFound when the user is not an admin (the page does not exist for them).
     """
     if not admin.is_admin:
         raise NotFound("Only admins can invite.")
     token = secrets.token_urlsafe(24)
     now = utcnow()
-    db.session.add(Invite(token_hash=_digest(token), created_by_id=admin.id, created_at=now,
-                          expires_at=now + INVITE_LIFETIME))
+    db.session.add(
+        Invite(
+            token_hash=_digest(token),
+            created_by_id=admin.id,
+            created_at=now,
+            expires_at=now + INVITE_LIFETIME,
+        )
+    )
     db.session.commit()
     return token
 
@@ -129,14 +151,26 @@ def find_invite(token: str) -> Invite | None:
 
 
 def register_with_invite(token: str, **fields: str) -> User:
-    """Create an account with an invite, which is then spent.
+    """Create an account with an invite, which is spent in the same transaction.
 
-    Raises: NotFound for a bad invite; ValidationError for bad fields.
+    Raises: NotFound for a bad or spent invite; ValidationError for bad fields.
     """
     invite = find_invite(token)
     if invite is None:
         raise NotFound("This invite link is not valid.")
-    user = users.create_user(**fields)
-    invite.used_at = utcnow()
-    db.session.commit()
+    # Claim the invite with a conditional update so two people cannot both spend it.
+    claimed = db.session.execute(
+        sa.update(Invite)
+        .where(Invite.id == invite.id, Invite.used_at.is_(None))
+        .values(used_at=utcnow())
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        raise NotFound("This invite link is not valid.")
+    try:
+        user = users.new_user(**fields)
+    except ValidationError:
+        db.session.rollback()
+        raise
+    users.commit_new_user()
     return user

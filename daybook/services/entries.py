@@ -17,6 +17,7 @@ MAX_BODY_BYTES = 1024 * 1024
 PER_PAGE = 20
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+MAX_ID = 2**63 - 1  # larger numbers cannot even be bound as a database integer
 
 
 @dataclass
@@ -52,14 +53,20 @@ def _clean_fields(title: str, body: str, occurred_at: datetime | None) -> tuple[
     return title, body, errors
 
 
-def _apply(entry: Entry, user: User, *, title: str, body: str, tag_names: list[str]) -> None:
-    plain = markdown.plain_text(body)
-    entry.title = title
-    entry.body = body
-    entry.body_html = markdown.render(body)
+def _render(entry: Entry) -> str:
+    """Fill in everything derived from the body; return its plain text for the index."""
+    plain = markdown.plain_text(entry.body)
+    entry.body_html = markdown.render(entry.body)
     entry.render_version = markdown.RENDER_VERSION
     entry.excerpt = markdown.excerpt(plain)
     entry.word_count = markdown.word_count(plain)
+    return plain
+
+
+def _apply(entry: Entry, user: User, *, title: str, body: str, tag_names: list[str]) -> None:
+    entry.title = title
+    entry.body = body
+    plain = _render(entry)
     entry.tags = tag_service.tags_for(user, tag_names)
     db.session.flush()
     search.index_entry(entry, plain_body=plain, tags=tag_names)
@@ -94,6 +101,8 @@ def get_entry(user: User, entry_id: int, *, trashed: bool = False) -> Entry:
 
     Raises: NotFound, also for someone else's entry.
     """
+    if not 0 < entry_id <= MAX_ID:
+        raise NotFound("No such entry.")
     entry = db.session.scalar(sa.select(Entry).where(
         Entry.id == entry_id, Entry.user_id == user.id,
         Entry.deleted_at.is_not(None) if trashed else Entry.deleted_at.is_(None),
@@ -101,8 +110,10 @@ def get_entry(user: User, entry_id: int, *, trashed: bool = False) -> Entry:
     if entry is None:
         raise NotFound("No such entry.")
     if entry.render_version != markdown.RENDER_VERSION:
-        entry.body_html = markdown.render(entry.body)
-        entry.render_version = markdown.RENDER_VERSION
+        # The renderer changed since this was saved: bring the cache, excerpt and index up to date.
+        plain = _render(entry)
+        if entry.deleted_at is None:
+            search.index_entry(entry, plain_body=plain)
         db.session.commit()
     return entry
 

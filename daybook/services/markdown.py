@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import unicodedata
 from functools import cache
@@ -107,7 +108,8 @@ def plain_text(source: str) -> str:
     """Return the text of a Markdown source with the markup dropped."""
     html = _parser().render(source or "")
     text = nh3.clean(html, tags=set(), clean_content_tags={"script", "style"})
-    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", '"').replace("&amp;", "&")
+    # The cleaner hands back HTML text; decode every entity (&nbsp;, &#39;, …), not only a few.
+    text = html_lib.unescape(text)
     return re.sub(r"\s+", " ", text).strip()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from markupsafe import Markup, escape
@@ -19,6 +19,8 @@ PER_PAGE = 20
 _OPEN, _CLOSE = "\x02", "\x03"  # never typed; turned into <mark> after escaping
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"\w+")
+# Control characters are no words, and the two marker characters must never come from an entry.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ def index_entry(entry: Entry, *, plain_body: str | None = None, tags: list[str] 
     db.session.execute(sa.text("DELETE FROM entry_fts WHERE rowid = :id"), {"id": entry.id})
     db.session.execute(
         sa.text("INSERT INTO entry_fts (rowid, title, body, tags) VALUES (:id, :title, :body, :tags)"),
-        {"id": entry.id, "title": entry.title, "body": body, "tags": tags_text},
+        {"id": entry.id, "title": _CONTROL.sub(" ", entry.title), "body": _CONTROL.sub(" ", body),
+         "tags": tags_text},
     )
 
 
@@ -163,6 +166,11 @@ class SearchResult:
     message: str | None = None
 
 
+def _naive_utc(moment: datetime) -> datetime:
+    # The raw query compares with stored values, which are naive UTC (see models.base.UTCDateTime).
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
 def _marked(text: str) -> Markup:
     return Markup(str(escape(text)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>"))
 
@@ -182,10 +190,10 @@ def search_entries(
                                  "offset": (page - 1) * per_page, "o": _OPEN, "c": _CLOSE}
     if date_from is not None:
         filters.append("e.occurred_at >= :dfrom")
-        params["dfrom"] = date_from.replace(tzinfo=None)
+        params["dfrom"] = _naive_utc(date_from)
     if date_to is not None:
         filters.append("e.occurred_at < :dto")
-        params["dto"] = date_to.replace(tzinfo=None)
+        params["dto"] = _naive_utc(date_to)
     if tag:
         filters.append(
             "e.id IN (SELECT et.entry_id FROM entry_tag et JOIN tag t ON t.id = et.tag_id "

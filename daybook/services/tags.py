@@ -13,7 +13,9 @@ from daybook.models import Entry, Tag, User, entry_tag
 
 MAX_TAG_LENGTH = 64
 MAX_TAGS_PER_ENTRY = 50
-TAG_RE = re.compile(r"^[\w][\w./-]*$")
+# Slash-separated parts that each start with a letter or digit ("project/daybook"), so a name
+# is never "..", "a//b" or "a/" and stays one clean path in /tags/<name>/edit.
+TAG_RE = re.compile(r"^\w[\w.-]*(?:/\w[\w.-]*)*$")
 
 
 def normalise_tag(name: str) -> str:

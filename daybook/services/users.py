@@ -7,6 +7,7 @@ from zoneinfo import available_timezones
 
 import sqlalchemy as sa
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.exc import IntegrityError
 
 from daybook.errors import NotFound, ValidationError
 from daybook.extensions import db
@@ -14,6 +15,7 @@ from daybook.models import LoginSession, User
 from daybook.services import passwords
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
+NOT_CURRENT = "This is not your current password."
 
 
 def count_users() -> int:
@@ -68,7 +70,9 @@ def _normalise_email(email: str, errors: dict[str, str], *, exclude_id: int | No
     return email
 
 
-def _check_new_password(password: str, confirm: str | None, errors: dict[str, str], field: str) -> None:
+def _check_new_password(
+    password: str, confirm: str | None, errors: dict[str, str], field: str
+) -> None:
     problem = passwords.password_problem(password)
     if problem:
         errors[field] = problem
@@ -76,11 +80,15 @@ def _check_new_password(password: str, confirm: str | None, errors: dict[str, st
         errors[field + "_confirm"] = "The two passwords differ."
 
 
-def create_user(
-    *, username: str, email: str, password: str, password_confirm: str | None = None,
+def new_user(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    password_confirm: str | None = None,
     is_admin: bool = False,
 ) -> User:
-    """Create an account.
+    """Validate an account and add it to the session without committing.
 
     Raises: ValidationError naming each bad field.
     """
@@ -94,11 +102,51 @@ def create_user(
     if errors:
         raise ValidationError(errors)
     user = User(
-        username=username, email=email, password_hash=passwords.hash_password(password),
-        is_admin=is_admin, preferences={},
+        username=username,
+        email=email,
+        password_hash=passwords.hash_password(password),
+        is_admin=is_admin,
+        preferences={},
     )
     db.session.add(user)
-    db.session.commit()
+    return user
+
+
+def commit_new_user() -> None:
+    """Commit a new account, answering a lost race for its name or email as a field error.
+
+    Raises: ValidationError when another account took the username or email meanwhile.
+    """
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        # Two requests can both pass the checks before either commits; the unique index decides.
+        if "email" in str(exc.orig):
+            raise ValidationError({"email": "This email address is already in use."}) from None
+        raise ValidationError({"username": "This username is taken."}) from None
+
+
+def create_user(
+    *,
+    username: str,
+    email: str,
+    password: str,
+    password_confirm: str | None = None,
+    is_admin: bool = False,
+) -> User:
+    """Create an account.
+
+    Raises: ValidationError naming each bad field.
+    """
+    user = new_user(
+        username=username,
+        email=email,
+        password=password,
+        password_confirm=password_confirm,
+        is_admin=is_admin,
+    )
+    commit_new_user()
     return user
 
 
@@ -122,7 +170,7 @@ def change_password(user: User, *, current_password: str, new_password: str, con
     Raises: ValidationError.
     """
     if not passwords.verify_password(user.password_hash, current_password or ""):
-        raise ValidationError({"current_password": "This is not your current password."})
+        raise ValidationError({"current_password": NOT_CURRENT})
     set_password(user, new_password, confirm)
 
 
@@ -133,7 +181,7 @@ def change_email(user: User, *, email: str, current_password: str) -> None:
     """
     errors: dict[str, str] = {}
     if not passwords.verify_password(user.password_hash, current_password or ""):
-        errors["current_password"] = "This is not your current password."
+        errors["current_password"] = NOT_CURRENT
     new_email = _normalise_email(email or "", errors, exclude_id=user.id)
     if errors:
         raise ValidationError(errors)
@@ -160,7 +208,7 @@ def delete_user(user: User, *, current_password: str | None = None) -> None:
     if current_password is not None and not passwords.verify_password(
         user.password_hash, current_password
     ):
-        raise ValidationError({"current_password": "This is not your current password."})
+        raise ValidationError({"current_password": NOT_CURRENT})
     from daybook.services import search  # entries' index rows go with them
 
     search.unindex_user(user.id)

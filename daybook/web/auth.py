@@ -5,7 +5,8 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
+from flask_login.signals import user_loaded_from_cookie
 
 from daybook.errors import ValidationError
 from daybook.request_log import log
@@ -20,10 +21,19 @@ def safe_next(target: str | None) -> str | None:
     """Return `target` when it is a path on this site, else None (no open redirects)."""
     if not target or len(target) > 2000:
         return None
-    if any(ch in target for ch in "\\\r\n\t\x00") or not target.startswith("/") or target.startswith("//"):
+    # Browsers drop tabs and newlines and read a backslash as "/": "/\t/x.com" is "//x.com".
+    if any(ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return None
+    if not target.startswith("/") or target.startswith("//"):
         return None
     parts = urlsplit(target)
     return target if not parts.scheme and not parts.netloc else None
+
+
+@user_loaded_from_cookie.connect
+def _rotate_after_remember(app, **_extra) -> None:
+    """Give a browser let in by its remember-me cookie a fresh session id, as at login."""
+    regenerate_session(app, session)
 
 
 def sign_in(user, remember: bool = False) -> None:
@@ -33,6 +43,14 @@ def sign_in(user, remember: bool = False) -> None:
     session.clear()
     auth.start_login(user, user_agent=request.user_agent.string)
     login_user(user, remember=remember)
+
+
+def end_browser_session() -> None:
+    """Forget this browser's session under a new id and tell it to drop the remember-me cookie."""
+    regenerate_session(current_app, session)
+    session.clear()
+    # After clear(): logout_user leaves the note that makes Flask-Login delete the cookie.
+    logout_user()
 
 
 def _account_form() -> dict[str, str]:
@@ -84,7 +102,9 @@ def register():
         else:
             user = users.create_user(**form)
     except ValidationError as exc:
-        return render_template("auth/register.html", form=form, errors=exc.fields, invite=invite), 400
+        return render_template(
+            "auth/register.html", form=form, errors=exc.fields, invite=invite
+        ), 400
     sign_in(user)
     flash("Your account is ready.", "success")
     return redirect(url_for("web.entry_list"))
@@ -102,8 +122,9 @@ def login():
     if request.method == "GET":
         return render_template("auth/login.html", form=form, errors={}, next=next_url)
     try:
-        user = auth.authenticate(form["login"], request.form.get("password", ""),
-                                 address=request.remote_addr)
+        user = auth.authenticate(
+            form["login"], request.form.get("password", ""), address=request.remote_addr
+        )
     except ValidationError as exc:
         log().warning("login failed", login=form["login"][:100], address=request.remote_addr)
         return render_template("auth/login.html", form=form, errors=exc.fields, next=next_url), 400
@@ -113,11 +134,12 @@ def login():
 
 
 @bp.post("/logout")
-@login_required
 def logout():
     """End this login: the session and the remember-me cookie both stop working."""
-    auth.end_login(current_user.get_id())
-    logout_user()
-    session.clear()
+    # Not login_required: a browser whose login already ended would be sent to log in
+    # and then on to a GET of this POST-only address.
+    if current_user.is_authenticated:
+        auth.end_login(current_user.get_id())
+    end_browser_session()
     flash("You are logged out.", "info")
     return redirect(url_for("web.login"))

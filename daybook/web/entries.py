@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from daybook.errors import Conflict, ValidationError
 from daybook.services import entries, markdown
 from daybook.web import bp
+from daybook.web.filters import datetime_local
 from daybook.web.forms import entry_fields, page_arg, parse_local_datetime
 
 
 def _form_from(entry) -> dict[str, str]:
-    from daybook.web.filters import datetime_local
-
     return {"title": entry.title, "body": entry.body, "tags": " ".join(entry.tag_names),
             "occurred_at": datetime_local(entry.occurred_at), "version": str(entry.version)}
 
@@ -109,16 +108,15 @@ def entry_delete(entry_id: int):
     if request.method == "GET":
         return render_template("entries/delete.html", entry=entry)
     entries.trash_entry(current_user, entry_id)
-    flash(Markup("Moved “{}” to the trash.").format(entry.title), "success")
-    return redirect(url_for("web.entry_list"))
+    # Flash plain text: the session stores it serialised, and the template escapes it.
+    flash(f"Moved “{entry.title}” to the trash.", "success")
+    return redirect(url_for("web.trash"))
 
 
 @bp.get("/trash")
 @login_required
 def trash():
     """Show entries in the trash, which are purged after the configured number of days."""
-    from flask import current_app
-
     page = entries.list_trash(current_user, page=page_arg())
     return render_template("entries/trash.html", page=page,
                            trash_days=current_app.config["DAYBOOK"].trash_days)
@@ -129,7 +127,7 @@ def trash():
 def entry_restore(entry_id: int):
     """Bring an entry back from the trash."""
     entry = entries.restore_entry(current_user, entry_id)
-    flash(Markup("Restored “{}”.").format(entry.title), "success")
+    flash(f"Restored “{entry.title}”.", "success")
     return redirect(url_for("web.entry_detail", entry_id=entry.id))
 
 

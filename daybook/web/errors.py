@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from daybook import errors
@@ -18,12 +19,17 @@ MESSAGES = {
     413: ("Too large", "What you sent is larger than Daybook accepts. Shorten it and try again."),
     429: ("Slow down", "Too many attempts. Wait a little and try again."),
     500: ("Something went wrong", "Daybook hit an unexpected error. Nothing you saved was lost."),
+    503: ("Busy", "Daybook is busy or its storage is unavailable. Try again in a moment."),
+    507: ("Disk full", "The disk Daybook writes to is full, so this change was not saved. "
+          "Everything saved before is intact; free some space and try again."),
 }
 
 
 def error_page(status: int, message: str | None = None, headers: dict[str, str] | None = None):
     title, default = MESSAGES.get(status, ("Error", "The request failed."))
-    body = render_template("errors/error.html", status=status, title=title, message=message or default)
+    body = render_template(
+        "errors/error.html", status=status, title=title, message=message or default
+    )
     return body, status, headers or {}
 
 
@@ -42,8 +48,11 @@ def register(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
         log().warning("csrf refused", reason=exc.description)
-        return error_page(400, "This form has expired or did not come from Daybook. "
-                               "Go back, reload the page and try again.")
+        return error_page(
+            400,
+            "This form has expired or did not come from Daybook. "
+            "Go back, reload the page and try again.",
+        )
 
     @app.errorhandler(errors.NotFound)
     def not_found(_exc):
@@ -56,6 +65,15 @@ def register(app: Flask) -> None:
     @app.errorhandler(errors.Throttled)
     def throttled(exc: errors.Throttled):
         return error_page(429, str(exc), {"Retry-After": str(exc.retry_after)})
+
+    @app.errorhandler(OperationalError)
+    def storage_error(exc: OperationalError):
+        db.session.rollback()
+        text = str(exc.orig).lower()
+        log().error("storage error", error=text[:200])
+        if "disk is full" in text or "no space left" in text:
+            return error_page(507)
+        return error_page(503, headers={"Retry-After": "5"})
 
     @app.errorhandler(InternalServerError)
     def server_error(exc):

@@ -46,6 +46,9 @@ def datetime_local(value: datetime | None) -> str:
 
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(
-        localtime=localtime, datetime=format_datetime, date=format_date, iso=iso,
+        localtime=localtime,
+        datetime=format_datetime,
+        date=format_date,
+        iso=iso,
         datetime_local=datetime_local,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask import render_template, request
 from flask_login import current_user, login_required
 
@@ -25,8 +27,6 @@ def search_page():
     try:
         date_to = parse_local_datetime(args["to"], "to")
         if date_to is not None and len(args["to"].strip()) == 10:
-            from datetime import timedelta
-
             date_to += timedelta(days=1)  # a bare date includes that whole day
     except ValidationError as exc:
         errors.update(exc.fields)

@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, logout_user
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_login.utils import decode_cookie
 
 from daybook.errors import ValidationError
 from daybook.services import auth, users
 from daybook.web import bp
-from daybook.web.auth import sign_in
+from daybook.web.auth import end_browser_session, sign_in
 
 
-def _page(errors=None, form=None, status=200, invite_url=None):
+def _page(section=None, errors=None, form=None, status=200, invite_url=None):
+    # `section` names the form the errors belong to: two forms have a current_password field.
     return render_template(
-        "settings/index.html", errors=errors or {}, form=form or {},
-        timezones=sorted(available_timezones()), invite_url=invite_url,
+        "settings/index.html",
+        section=section,
+        errors=errors or {},
+        form=form or {},
+        timezones=sorted(available_timezones()),
+        invite_url=invite_url,
         registration=current_app.config["DAYBOOK"].registration,
     ), status
 
@@ -32,14 +38,24 @@ def settings():
 @login_required
 def settings_password():
     """Change the password; every other login ends."""
-    form = {k: request.form.get(k, "") for k in ("current_password", "new_password", "new_password_confirm")}
+    form = {
+        k: request.form.get(k, "")
+        for k in ("current_password", "new_password", "new_password_confirm")
+    }
     try:
-        users.change_password(current_user, current_password=form["current_password"],
-                              new_password=form["new_password"], confirm=form["new_password_confirm"])
+        users.change_password(
+            current_user,
+            current_password=form["current_password"],
+            new_password=form["new_password"],
+            confirm=form["new_password_confirm"],
+        )
     except ValidationError as exc:
-        return _page(exc.fields, status=400)
-    # Every login, this one included, ended; start a fresh one for this browser only.
-    sign_in(current_user._get_current_object())  # type: ignore[attr-defined]
+        return _page("password", exc.fields, status=400)
+    # Every login, this one included, ended; start a fresh one for this browser only,
+    # remembered again if it was remembered before.
+    cookie = request.cookies.get(current_app.config["REMEMBER_COOKIE_NAME"])
+    remembered = bool(cookie) and decode_cookie(cookie) == current_user.get_id()
+    sign_in(current_user._get_current_object(), remember=remembered)  # type: ignore[attr-defined]
     flash("Password changed. You were logged out everywhere else.", "success")
     return redirect(url_for("web.settings"))
 
@@ -50,10 +66,13 @@ def settings_email():
     """Change the email address."""
     form = {"email": request.form.get("email", "")}
     try:
-        users.change_email(current_user, email=form["email"],
-                           current_password=request.form.get("current_password", ""))
+        users.change_email(
+            current_user,
+            email=form["email"],
+            current_password=request.form.get("current_password", ""),
+        )
     except ValidationError as exc:
-        return _page(exc.fields, form, status=400)
+        return _page("email", exc.fields, form, status=400)
     flash("Email changed.", "success")
     return redirect(url_for("web.settings"))
 
@@ -65,7 +84,7 @@ def settings_timezone():
     try:
         users.set_timezone(current_user, request.form.get("timezone", ""))
     except ValidationError as exc:
-        return _page(exc.fields, status=400)
+        return _page("timezone", exc.fields, status=400)
     flash("Time zone saved.", "success")
     return redirect(url_for("web.settings"))
 
@@ -90,7 +109,6 @@ def account_delete():
         users.delete_user(current_user, current_password=request.form.get("current_password", ""))
     except ValidationError as exc:
         return render_template("settings/delete.html", errors=exc.fields), 400
-    logout_user()
-    session.clear()
+    end_browser_session()
     flash("Your account and all its entries were deleted.", "info")
     return redirect(url_for("web.login") if users.count_users() else url_for("web.setup"))

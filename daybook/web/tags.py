@@ -17,7 +17,8 @@ def tag_list():
     return render_template("tags/list.html", tags=tags.list_tags(current_user))
 
 
-@bp.route("/tags/<name>/edit", methods=["GET", "POST"])
+# `path:` because tag names may hold a slash ("project/daybook").
+@bp.route("/tags/<path:name>/edit", methods=["GET", "POST"])
 @login_required
 def tag_edit(name: str):
     """Rename a tag; a name that already exists merges the two."""
@@ -33,7 +34,7 @@ def tag_edit(name: str):
     return redirect(url_for("web.tag_list"))
 
 
-@bp.route("/tags/<name>/delete", methods=["GET", "POST"])
+@bp.route("/tags/<path:name>/delete", methods=["GET", "POST"])
 @login_required
 def tag_delete(name: str):
     """Ask, then remove a tag from every entry (the entries stay)."""

@@ -6,7 +6,11 @@ import pytest
 def test_security_headers_on_pages(client, user):
     response = client.get("/login")
     csp = response.headers["Content-Security-Policy"]
-    assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert (
+        "script-src 'self'" in csp
+        and "frame-ancestors 'none'" in csp
+        and "unsafe-inline" not in csp
+    )
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] == "same-origin"
     assert "Strict-Transport-Security" not in response.headers
@@ -70,3 +74,19 @@ def test_every_page_works_without_javascript_markup(auth_client):
     for path in ("/entries", "/entries/new", "/tags", "/search", "/trash", "/settings"):
         page = auth_client.get(path).get_data(as_text=True)
         assert "<script>" not in page and " onclick=" not in page, path
+
+
+def test_disk_full_gets_a_clear_page_and_nothing_is_half_written(app, auth_client, monkeypatch):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from daybook.services import entries
+
+    def disk_full(*args, **kwargs):
+        raise OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(entries, "create_entry", disk_full)
+    response = auth_client.form("/entries/new", {"title": "t", "body": "b"})
+    assert response.status_code == 507
+    assert "disk Daybook writes to is full" in response.get_data(as_text=True)

@@ -1,0 +1,306 @@
+"""Search: the query language, ranking, snippets, filters, hostile input and an index in step."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from daybook.extensions import db
+from daybook.models import Entry
+from daybook.services import entries, search, tags, users
+from daybook.services.search import Term, parse_query
+from tests.factories import make_entry, make_user
+
+
+def titles(user, query: str, **kwargs) -> list[str]:
+    return [h.entry.title for h in search.search_entries(user, query, **kwargs).hits]
+
+
+def found(user, query: str, **kwargs) -> set[str]:
+    return set(titles(user, query, **kwargs))
+
+
+def at(day: int) -> datetime:
+    return datetime(2026, 3, 1, 12, tzinfo=UTC) + timedelta(days=day)
+
+
+# -- the query language ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        ("Hello world", [Term(("hello",)), Term(("world",))]),
+        ('"exact phrase" word', [Term(("exact", "phrase")), Term(("word",))]),
+        ("-excluded kept", [Term(("excluded",), negated=True), Term(("kept",))]),
+        ('-"not this" yes', [Term(("not", "this"), negated=True), Term(("yes",))]),
+        ("deplo*", [Term(("deplo",), prefix=True)]),
+        ("e-mail", [Term(("e", "mail"))]),
+        ("NEAR(a b)", [Term(("near", "a")), Term(("b",))]),
+        ("title:secret", [Term(("title", "secret"))]),
+        ('"unbalanced', [Term(("unbalanced",))]),
+        ("- * ^ \"\" ()", []),
+        ("", []),
+    ],
+)
+def test_parse_query(text, terms):
+    assert parse_query(text).terms == terms
+
+
+def test_parse_query_quotes_every_term_for_the_engine():
+    expr = parse_query('alpha "b c" -d e* AND OR NOT').fts()
+    assert expr == '("alpha" AND "b c" AND "e"* AND "and" AND "or" AND "not") NOT ("d")'
+
+
+def test_parse_query_with_only_exclusions_asks_for_nothing():
+    assert parse_query("-alone").fts() is None
+
+
+def test_parse_query_is_bounded():
+    parsed = parse_query(" ".join(f"w{i}" for i in range(1000)))
+    assert len(parsed.terms) == search.MAX_TERMS
+
+
+# -- matching and ranking --------------------------------------------------------------------
+
+
+@pytest.fixture
+def corpus(app, user):
+    make_entry(user, title="Deploy day", body="We deployed the new search to production.",
+               tags="work release", occurred_at=at(1))
+    make_entry(user, title="Garden notes", body="Planted tomatoes. The deploy can wait.",
+               tags="home", occurred_at=at(2))
+    make_entry(user, title="Retro", body="Talked about the flaky deployment pipeline and code review.",
+               tags="work meeting", occurred_at=at(3))
+    make_entry(user, title="Reading", body="A book on code review culture.", tags="learning",
+               occurred_at=at(4))
+    return user
+
+
+def test_words_must_all_match(corpus):
+    assert found(corpus, "code review") == {"Retro", "Reading"}
+    assert found(corpus, "code tomatoes") == set()
+
+
+def test_quoted_phrases_match_in_order(corpus):
+    assert found(corpus, '"review code"') == set()
+    assert found(corpus, '"code review culture"') == {"Reading"}
+
+
+def test_excluded_words(corpus):
+    assert found(corpus, "code -flaky") == {"Reading"}
+    assert found(corpus, 'code -"review culture"') == {"Retro"}
+
+
+def test_prefix_matching(corpus):
+    assert found(corpus, "tomat*") == {"Garden notes"}
+    assert found(corpus, "tomat") == set()
+
+
+def test_stemming_finds_other_forms(corpus):
+    assert found(corpus, "deploying") == {"Deploy day", "Garden notes"}
+
+
+def test_tag_names_are_searchable(corpus):
+    assert found(corpus, "release") == {"Deploy day"}
+    assert found(corpus, "learning") == {"Reading"}
+
+
+def test_title_match_ranks_above_body_match(app, user):
+    make_entry(user, title="Weekly notes", body="Talked about kubernetes at length.", occurred_at=at(5))
+    make_entry(user, title="Kubernetes", body="Some notes.", occurred_at=at(1))
+    assert titles(user, "kubernetes") == ["Kubernetes", "Weekly notes"]
+
+
+def test_case_and_accents_are_ignored(app, user):
+    make_entry(user, title="Café review", body="Crème brûlée")
+    assert found(user, "CAFE") == found(user, "creme brulee") == {"Café review"}
+
+
+def test_snippets_highlight_and_escape(app, user):
+    make_entry(
+        user, title="Debugging <b>bold</b> & co",
+        body="Pasted `<script>alert('x')</script>` into the console while debugging the widget.",
+    )
+    (hit,) = search.search_entries(user, "debugging").hits
+    assert str(hit.title_html) == "<mark>Debugging</mark> &lt;b&gt;bold&lt;/b&gt; &amp; co"
+    snippet = str(hit.snippet_html)
+    assert "<mark>debugging</mark>" in snippet
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in snippet
+    assert "<script" not in snippet
+
+
+def test_control_characters_typed_into_an_entry_cannot_forge_marks(app, user):
+    make_entry(user, title="Forge \x02attempt\x03", body="text \x02<b>\x03 more")
+    (hit,) = search.search_entries(user, "forge").hits
+    assert str(hit.title_html).count("<mark>") == 1
+    assert "<b>" not in str(hit.snippet_html)
+    assert "<mark>" not in str(hit.snippet_html)
+
+
+def test_results_carry_the_entry_and_its_tags(corpus):
+    (hit,) = search.search_entries(corpus, "tomatoes").hits
+    assert hit.entry.tag_names == ["home"]
+
+
+# -- filters and pages -----------------------------------------------------------------------
+
+
+def test_filter_by_tag(corpus):
+    assert found(corpus, "review", tag="work") == {"Retro"}
+    assert found(corpus, "review", tag="#Learning") == {"Reading"}
+    assert found(corpus, "review", tag="nosuch") == set()
+
+
+def test_filter_by_date_range(corpus):
+    assert found(corpus, "the") == {"Deploy day", "Garden notes", "Retro"}
+    assert found(corpus, "the", date_from=at(2)) == {"Garden notes", "Retro"}
+    assert found(corpus, "the", date_to=at(2)) == {"Deploy day"}
+    assert found(corpus, "the", date_from=at(2), date_to=at(3)) == {"Garden notes"}
+    assert found(corpus, "the", date_from=at(5)) == set()
+
+
+def test_date_filters_in_other_zones_are_compared_in_utc(corpus):
+    from zoneinfo import ZoneInfo
+
+    tokyo = ZoneInfo("Asia/Tokyo")
+    # 2026-03-03 21:00 in Tokyo is 12:00 UTC, the moment "Garden notes" happened.
+    assert found(corpus, "the", date_from=datetime(2026, 3, 3, 21, tzinfo=tokyo)) == {
+        "Garden notes", "Retro",
+    }
+    assert found(corpus, "the", date_from=datetime(2026, 3, 3, 21, 1, tzinfo=tokyo)) == {"Retro"}
+    assert found(corpus, "the", date_to=datetime(2026, 3, 3, 21, 1, tzinfo=tokyo)) == {
+        "Deploy day", "Garden notes",
+    }
+
+
+def test_pages(app, user):
+    for n in range(45):
+        make_entry(user, title=f"entry {n}", body="common word", occurred_at=at(n))
+    pages = [search.search_entries(user, "common", page=p) for p in (1, 2, 3, 4)]
+    assert [len(p.hits) for p in pages] == [20, 20, 5, 0]
+    assert [p.has_next for p in pages] == [True, True, False, False]
+    seen = [h.entry.id for p in pages for h in p.hits]
+    assert len(set(seen)) == 45
+
+
+def test_empty_query_and_only_exclusions(corpus):
+    result = search.search_entries(corpus, "   ")
+    assert result.hits == [] and result.message is None
+    result = search.search_entries(corpus, "-code")
+    assert result.hits == [] and result.message == "Add a word to search for."
+
+
+HOSTILE_QUERIES = [
+    '"unbalanced', 'un"balanced', '""', '"', "'", "NEAR(code review)", "code NEAR review",
+    "NEAR/2", "code AND review", "code OR", "OR", "AND NOT", "NOT code", "code NOT", "^code",
+    "code^", "title:code", "body:review", "tags:work", "{title body}:code", "-", "--", "-*", "*",
+    "**", "code*review", "*code", "(", ")", "(code", "code)", "+code", "code + review",
+    "code\x00review", "\x00", "'; DROP TABLE entry; --", "\\", "%", "_", "x" * 5000,
+    " ".join(["code"] * 400), "🙂", "\u202e", "c\u0301ode", "\x02mark\x03", "a" * 100 + "*",
+    "- code", "-code -review", '"code" "', '-"', "col:umn:filter", "rank:1", "bm25(entry_fts)",
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE_QUERIES)
+def test_hostile_queries_never_fail(corpus, query):
+    result = search.search_entries(corpus, query)
+    assert isinstance(result.hits, list)
+
+
+def test_operators_are_plain_words(corpus):
+    assert found(corpus, "code OR tomatoes") == set()
+    assert found(corpus, "title:retro") == set()
+    assert found(corpus, "NOT flaky") == set()
+    assert found(corpus, '"code review') == {"Retro", "Reading"}
+
+
+# -- the index stays right -------------------------------------------------------------------
+
+
+def test_index_follows_every_change(app, user, other_user):
+    entry = make_entry(user, title="Alpha", body="original words", tags="first")
+    assert found(user, "original") == {"Alpha"}
+    assert search.index_mismatches() == []
+
+    entries.update_entry(user, entry.id, expected_version=1, title="Beta", body="revised words",
+                         tags="second")
+    assert found(user, "original") == set() and found(user, "first") == set()
+    assert found(user, "revised") == found(user, "second") == found(user, "beta") == {"Beta"}
+    assert search.index_mismatches() == []
+
+    entries.trash_entry(user, entry.id)
+    assert found(user, "revised") == set()
+    assert search.index_mismatches() == []
+
+    entries.restore_entry(user, entry.id)
+    assert found(user, "revised") == {"Beta"}
+    assert search.index_mismatches() == []
+
+    tags.rename_tag(user, "second", "renamed")
+    assert found(user, "renamed") == {"Beta"} and found(user, "second") == set()
+    assert search.index_mismatches() == []
+
+    make_entry(user, title="Gamma", body="other", tags="merged")
+    tags.rename_tag(user, "renamed", "merged")
+    assert found(user, "merged") == {"Beta", "Gamma"} and found(user, "renamed") == set()
+    assert search.index_mismatches() == []
+
+    tags.delete_tag(user, "merged")
+    assert found(user, "merged") == set()
+    assert search.index_mismatches() == []
+
+    entries.trash_entry(user, entry.id)
+    entries.purge_entry(user, entry.id)
+    assert found(user, "revised") == set()
+    assert search.index_mismatches() == []
+
+
+def test_index_follows_account_deletion(app, user, other_user):
+    make_entry(user, title="Mine", body="shared word")
+    trashed = make_entry(user, title="Trashed", body="shared word")
+    entries.trash_entry(user, trashed.id)
+    make_entry(other_user, title="Theirs", body="shared word")
+    users.delete_user(user)
+    assert search.index_mismatches() == []
+    assert db.session.scalar(sa.text("SELECT count(*) FROM entry_fts")) == 1
+    assert found(other_user, "shared") == {"Theirs"}
+
+
+def test_index_follows_expired_trash_purge(app, user):
+    entry = make_entry(user, title="Old", body="purged word")
+    entries.trash_entry(user, entry.id)
+    entries.purge_expired_trash(0, now=datetime.now(UTC) + timedelta(seconds=1))
+    assert search.index_mismatches() == []
+
+
+def test_index_mismatches_reports_drift_and_rebuild_repairs_it(app, user):
+    kept = make_entry(user, title="Kept", body="alpha")
+    lost = make_entry(user, title="Lost", body="beta")
+    db.session.execute(sa.text("DELETE FROM entry_fts WHERE rowid = :id"), {"id": lost.id})
+    db.session.execute(sa.text("INSERT INTO entry_fts (rowid, title, body, tags) "
+                               "VALUES (999, 'ghost', 'ghost', '')"))
+    db.session.commit()
+    assert search.index_mismatches() == sorted([lost.id, 999])
+    assert search.rebuild_index() == 2
+    assert search.index_mismatches() == []
+    assert found(user, "beta") == {"Lost"} and found(user, "alpha") == {"Kept"}
+
+
+def test_search_never_shows_other_users_entries(app, user):
+    stranger = make_user("carol")
+    make_entry(stranger, title="Carol's secret", body="needle", tags="needle")
+    make_entry(user, title="Mine", body="haystack")
+    assert found(user, "needle") == set()
+    assert found(user, "needle", tag="needle") == set()
+    assert found(stranger, "needle") == {"Carol's secret"}
+
+
+def test_search_leaves_out_trashed_entries_even_if_indexed(app, user):
+    entry = make_entry(user, title="Trashed", body="needle")
+    db.session.execute(sa.update(Entry).where(Entry.id == entry.id)
+                       .values(deleted_at=datetime.now(UTC)))
+    db.session.commit()
+    assert found(user, "needle") == set()
