@@ -165,30 +165,33 @@ def create_backup(
         raise BackupError(f"Cannot write backups into {dest}: {exc.strerror or exc}.") from None
     partial = dest / f".{final.name}.partial"
     try:
-        _remove(partial)
-        source = sqlite3.connect(
-            f"{database.as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
-        )
-        try:
-            source.execute("VACUUM INTO ?", (str(partial),))
-        finally:
-            source.close()
-        problem = integrity_problem(partial)
-        if problem:
-            raise BackupError(f"The copy failed its integrity check ({problem}); nothing was kept.")
-        os.chmod(partial, 0o600)
-        _fsync(partial)
+        _copy_database(database, partial)
         os.replace(partial, final)
         _fsync(dest)
-    except (sqlite3.Error, OSError) as exc:
+    except BaseException as exc:
+        # Also on Ctrl-C: never leave a half copy, or an empty file with a backup's name.
         _remove(partial)
         _remove(final)
-        raise BackupError(f"The backup of {database} failed: {exc}.") from None
-    except BackupError:
-        _remove(partial)
-        _remove(final)
+        if isinstance(exc, sqlite3.Error | OSError):
+            raise BackupError(f"The backup of {database} failed: {exc}.") from None
         raise
     return BackupResult(final, rotate_backups(dest, keep))
+
+
+def _copy_database(database: Path, target: Path) -> None:
+    _remove(target)
+    source = sqlite3.connect(
+        f"{database.as_uri()}?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None
+    )
+    try:
+        source.execute("VACUUM INTO ?", (str(target),))
+    finally:
+        source.close()
+    problem = integrity_problem(target)
+    if problem:
+        raise BackupError(f"The copy failed its integrity check ({problem}); nothing was kept.")
+    os.chmod(target, 0o600)
+    _fsync(target)
 
 
 # -- restore ---------------------------------------------------------------------------------

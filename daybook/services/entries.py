@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from daybook.errors import Conflict, NotFound, ValidationError
 from daybook.extensions import db
 from daybook.models import Entry, Tag, User, entry_tag, utcnow
-from daybook.services import markdown, search, tags as tag_service
+from daybook.services import markdown, search
+from daybook.services import tags as tag_service
 
 MAX_TITLE = 200
 MAX_BODY_BYTES = 1024 * 1024
@@ -31,7 +32,9 @@ class Page:
         return self.page > 1
 
 
-def _clean_fields(title: str, body: str, occurred_at: datetime | None) -> tuple[str, str, dict[str, str]]:
+def _clean_fields(
+    title: str, body: str, occurred_at: datetime | None
+) -> tuple[str, str, dict[str, str]]:
     errors: dict[str, str] = {}
     title = (title or "").strip()
     body = (body or "").replace("\r\n", "\n")
@@ -73,7 +76,11 @@ def _apply(entry: Entry, user: User, *, title: str, body: str, tag_names: list[s
 
 
 def create_entry(
-    user: User, *, title: str, body: str = "", tags: str | list[str] | None = None,
+    user: User,
+    *,
+    title: str,
+    body: str = "",
+    tags: str | list[str] | None = None,
     occurred_at: datetime | None = None,
 ) -> Entry:
     """Write a new entry.
@@ -88,8 +95,14 @@ def create_entry(
     if errors:
         raise ValidationError(errors)
     now = utcnow()
-    entry = Entry(user_id=user.id, occurred_at=occurred_at or now, created_at=now, updated_at=now,
-                  version=1, visibility="private")
+    entry = Entry(
+        user_id=user.id,
+        occurred_at=occurred_at or now,
+        created_at=now,
+        updated_at=now,
+        version=1,
+        visibility="private",
+    )
     db.session.add(entry)
     _apply(entry, user, title=title, body=body, tag_names=tag_names)
     db.session.commit()
@@ -103,10 +116,13 @@ def get_entry(user: User, entry_id: int, *, trashed: bool = False) -> Entry:
     """
     if not 0 < entry_id <= MAX_ID:
         raise NotFound("No such entry.")
-    entry = db.session.scalar(sa.select(Entry).where(
-        Entry.id == entry_id, Entry.user_id == user.id,
-        Entry.deleted_at.is_not(None) if trashed else Entry.deleted_at.is_(None),
-    ))
+    entry = db.session.scalar(
+        sa.select(Entry).where(
+            Entry.id == entry_id,
+            Entry.user_id == user.id,
+            Entry.deleted_at.is_not(None) if trashed else Entry.deleted_at.is_(None),
+        )
+    )
     if entry is None:
         raise NotFound("No such entry.")
     if entry.render_version != markdown.RENDER_VERSION:
@@ -119,8 +135,14 @@ def get_entry(user: User, entry_id: int, *, trashed: bool = False) -> Entry:
 
 
 def update_entry(
-    user: User, entry_id: int, *, expected_version: int | None, title: str, body: str,
-    tags: str | list[str] | None, occurred_at: datetime | None = None,
+    user: User,
+    entry_id: int,
+    *,
+    expected_version: int | None,
+    title: str,
+    body: str,
+    tags: str | list[str] | None,
+    occurred_at: datetime | None = None,
 ) -> Entry:
     """Save changes to an entry the caller read at `expected_version`.
 
@@ -136,7 +158,8 @@ def update_entry(
         raise ValidationError(errors)
     # A conditional UPDATE, not a read-then-write check, so two saves racing cannot both win.
     bumped = db.session.execute(
-        sa.update(Entry).where(Entry.id == entry.id, Entry.version == expected_version)
+        sa.update(Entry)
+        .where(Entry.id == entry.id, Entry.version == expected_version)
         .values(version=Entry.version + 1, updated_at=utcnow())
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -151,15 +174,20 @@ def update_entry(
     return entry
 
 
-def list_entries(user: User, *, page: int = 1, tag: str | None = None, per_page: int = PER_PAGE) -> Page:
+def list_entries(
+    user: User, *, page: int = 1, tag: str | None = None, per_page: int = PER_PAGE
+) -> Page:
     """Return a page of the user's live entries, newest first, optionally with one tag."""
     page = max(1, page)
     query = sa.select(Entry).where(Entry.user_id == user.id, Entry.deleted_at.is_(None))
     if tag:
-        query = query.where(Entry.id.in_(
-            sa.select(entry_tag.c.entry_id).join(Tag, Tag.id == entry_tag.c.tag_id)
-            .where(Tag.user_id == user.id, Tag.name == tag.strip().lstrip("#").lower())
-        ))
+        query = query.where(
+            Entry.id.in_(
+                sa.select(entry_tag.c.entry_id)
+                .join(Tag, Tag.id == entry_tag.c.tag_id)
+                .where(Tag.user_id == user.id, Tag.name == tag.strip().lstrip("#").lower())
+            )
+        )
     query = query.order_by(Entry.occurred_at.desc(), Entry.id.desc())
     items = list(db.session.scalars(query.limit(per_page + 1).offset((page - 1) * per_page)))
     return Page(items[:per_page], page, len(items) > per_page)
@@ -168,11 +196,15 @@ def list_entries(user: User, *, page: int = 1, tag: str | None = None, per_page:
 def list_trash(user: User, *, page: int = 1, per_page: int = PER_PAGE) -> Page:
     """Return a page of the user's trashed entries, most recently deleted first."""
     page = max(1, page)
-    items = list(db.session.scalars(
-        sa.select(Entry).where(Entry.user_id == user.id, Entry.deleted_at.is_not(None))
-        .order_by(Entry.deleted_at.desc(), Entry.id.desc())
-        .limit(per_page + 1).offset((page - 1) * per_page)
-    ))
+    items = list(
+        db.session.scalars(
+            sa.select(Entry)
+            .where(Entry.user_id == user.id, Entry.deleted_at.is_not(None))
+            .order_by(Entry.deleted_at.desc(), Entry.id.desc())
+            .limit(per_page + 1)
+            .offset((page - 1) * per_page)
+        )
+    )
     return Page(items[:per_page], page, len(items) > per_page)
 
 

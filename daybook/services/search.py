@@ -82,11 +82,14 @@ def parse_query(text: str) -> ParsedQuery:
 
 # -- the index -------------------------------------------------------------------------------
 
+
 def _is_sqlite() -> bool:
     return db.session.get_bind().dialect.name == "sqlite"
 
 
-def index_entry(entry: Entry, *, plain_body: str | None = None, tags: list[str] | None = None) -> None:
+def index_entry(
+    entry: Entry, *, plain_body: str | None = None, tags: list[str] | None = None
+) -> None:
     """Write an entry's row in the search index, inside the caller's transaction."""
     if not _is_sqlite():
         return
@@ -94,9 +97,15 @@ def index_entry(entry: Entry, *, plain_body: str | None = None, tags: list[str] 
     tags_text = " ".join(entry.tag_names if tags is None else tags)
     db.session.execute(sa.text("DELETE FROM entry_fts WHERE rowid = :id"), {"id": entry.id})
     db.session.execute(
-        sa.text("INSERT INTO entry_fts (rowid, title, body, tags) VALUES (:id, :title, :body, :tags)"),
-        {"id": entry.id, "title": _CONTROL.sub(" ", entry.title), "body": _CONTROL.sub(" ", body),
-         "tags": tags_text},
+        sa.text(
+            "INSERT INTO entry_fts (rowid, title, body, tags) VALUES (:id, :title, :body, :tags)"
+        ),
+        {
+            "id": entry.id,
+            "title": _CONTROL.sub(" ", entry.title),
+            "body": _CONTROL.sub(" ", body),
+            "tags": tags_text,
+        },
     )
 
 
@@ -110,7 +119,9 @@ def unindex_user(user_id: int) -> None:
     """Remove all of a user's entries from the search index."""
     if _is_sqlite():
         db.session.execute(
-            sa.text("DELETE FROM entry_fts WHERE rowid IN (SELECT id FROM entry WHERE user_id = :u)"),
+            sa.text(
+                "DELETE FROM entry_fts WHERE rowid IN (SELECT id FROM entry WHERE user_id = :u)"
+            ),
             {"u": user_id},
         )
 
@@ -142,14 +153,21 @@ def index_mismatches() -> list[int]:
     """Return ids of live entries missing from the index and index rows with no live entry."""
     if not _is_sqlite():
         return []
-    missing = db.session.scalars(sa.text(
-        "SELECT id FROM entry WHERE deleted_at IS NULL AND id NOT IN (SELECT rowid FROM entry_fts)"))
-    stray = db.session.scalars(sa.text(
-        "SELECT rowid FROM entry_fts WHERE rowid NOT IN (SELECT id FROM entry WHERE deleted_at IS NULL)"))
+    missing = db.session.scalars(
+        sa.text(
+            "SELECT id FROM entry WHERE deleted_at IS NULL AND id NOT IN (SELECT rowid FROM entry_fts)"
+        )
+    )
+    stray = db.session.scalars(
+        sa.text(
+            "SELECT rowid FROM entry_fts WHERE rowid NOT IN (SELECT id FROM entry WHERE deleted_at IS NULL)"
+        )
+    )
     return sorted([*missing, *stray])
 
 
 # -- queries ---------------------------------------------------------------------------------
+
 
 @dataclass
 class Hit:
@@ -172,12 +190,19 @@ def _naive_utc(moment: datetime) -> datetime:
 
 
 def _marked(text: str) -> Markup:
-    return Markup(str(escape(text)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>"))
+    # Escaped first, so the only tags are the marks made from the two marker characters.
+    return Markup(str(escape(text)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>"))  # noqa: S704
 
 
 def search_entries(
-    user: User, query: str, *, tag: str | None = None, date_from: datetime | None = None,
-    date_to: datetime | None = None, page: int = 1, per_page: int = PER_PAGE,
+    user: User,
+    query: str,
+    *,
+    tag: str | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    page: int = 1,
+    per_page: int = PER_PAGE,
 ) -> SearchResult:
     """Return the user's live entries matching a query, best first, with highlighted snippets."""
     expr = parse_query(query).fts()
@@ -186,8 +211,14 @@ def search_entries(
         return SearchResult([], page, False, message)
     page = max(1, page)
     filters = ["e.user_id = :uid", "e.deleted_at IS NULL"]
-    params: dict[str, object] = {"q": expr, "uid": user.id, "limit": per_page + 1,
-                                 "offset": (page - 1) * per_page, "o": _OPEN, "c": _CLOSE}
+    params: dict[str, object] = {
+        "q": expr,
+        "uid": user.id,
+        "limit": per_page + 1,
+        "offset": (page - 1) * per_page,
+        "o": _OPEN,
+        "c": _CLOSE,
+    }
     if date_from is not None:
         filters.append("e.occurred_at >= :dfrom")
         params["dfrom"] = _naive_utc(date_from)
@@ -200,18 +231,24 @@ def search_entries(
             "WHERE t.user_id = :uid AND t.name = :tag)"
         )
         params["tag"] = tag.strip().lstrip("#").lower()
+    where = " AND ".join(filters)  # fixed fragments above; every value is a bound parameter
     sql = sa.text(
-        "SELECT e.id, highlight(entry_fts, 0, :o, :c) AS title_hl, "
+        "SELECT e.id, highlight(entry_fts, 0, :o, :c) AS title_hl, "  # noqa: S608
         "snippet(entry_fts, 1, :o, :c, '…', 24) AS body_snip "
         "FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "
-        f"WHERE entry_fts MATCH :q AND {' AND '.join(filters)} "  # noqa: S608 - fixed fragments
+        f"WHERE entry_fts MATCH :q AND {where} "
         "ORDER BY bm25(entry_fts, 10.0, 1.0, 5.0), e.occurred_at DESC LIMIT :limit OFFSET :offset"
     )
     rows = db.session.execute(sql, params).all()
     has_next = len(rows) > per_page
     rows = rows[:per_page]
-    by_id = {e.id: e for e in db.session.scalars(sa.select(Entry).where(Entry.id.in_([r.id for r in rows])))}
-    hits = [Hit(by_id[r.id], _marked(r.title_hl), _marked(r.body_snip)) for r in rows if r.id in by_id]
+    by_id = {
+        e.id: e
+        for e in db.session.scalars(sa.select(Entry).where(Entry.id.in_([r.id for r in rows])))
+    }
+    hits = [
+        Hit(by_id[r.id], _marked(r.title_hl), _marked(r.body_snip)) for r in rows if r.id in by_id
+    ]
     return SearchResult(hits, page, has_next)
 
 
@@ -219,8 +256,10 @@ def tag_names_of(entry_ids: list[int]) -> dict[int, list[str]]:
     """Return tag names by entry id in one query."""
     result: dict[int, list[str]] = {i: [] for i in entry_ids}
     rows = db.session.execute(
-        sa.select(entry_tag.c.entry_id, Tag.name).join(Tag, Tag.id == entry_tag.c.tag_id)
-        .where(entry_tag.c.entry_id.in_(entry_ids)).order_by(Tag.name)
+        sa.select(entry_tag.c.entry_id, Tag.name)
+        .join(Tag, Tag.id == entry_tag.c.tag_id)
+        .where(entry_tag.c.entry_id.in_(entry_ids))
+        .order_by(Tag.name)
     )
     for entry_id, name in rows:
         result[entry_id].append(name)

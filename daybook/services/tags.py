@@ -61,8 +61,12 @@ def tags_for(user: User, names: list[str]) -> list[Tag]:
     """Return the user's Tag rows for these names, creating the missing ones (no commit)."""
     if not names:
         return []
-    existing = {t.name: t for t in db.session.scalars(
-        sa.select(Tag).where(Tag.user_id == user.id, Tag.name.in_(names)))}
+    existing = {
+        t.name: t
+        for t in db.session.scalars(
+            sa.select(Tag).where(Tag.user_id == user.id, Tag.name.in_(names))
+        )
+    }
     result = []
     for name in names:
         tag = existing.get(name)
@@ -93,14 +97,18 @@ def get_tag(user: User, name: str) -> Tag:
 
     Raises: NotFound.
     """
-    tag = db.session.scalar(sa.select(Tag).where(Tag.user_id == user.id, Tag.name == (name or "").lower()))
+    tag = db.session.scalar(
+        sa.select(Tag).where(Tag.user_id == user.id, Tag.name == (name or "").lower())
+    )
     if tag is None:
         raise NotFound("No such tag.")
     return tag
 
 
 def _entry_ids(tag: Tag) -> list[int]:
-    return list(db.session.scalars(sa.select(entry_tag.c.entry_id).where(entry_tag.c.tag_id == tag.id)))
+    return list(
+        db.session.scalars(sa.select(entry_tag.c.entry_id).where(entry_tag.c.tag_id == tag.id))
+    )
 
 
 def rename_tag(user: User, name: str, new_name: str) -> str:
@@ -118,14 +126,18 @@ def rename_tag(user: User, name: str, new_name: str) -> str:
     if target_name == tag.name:
         return tag.name
     affected = _entry_ids(tag)
-    target = db.session.scalar(sa.select(Tag).where(Tag.user_id == user.id, Tag.name == target_name))
+    target = db.session.scalar(
+        sa.select(Tag).where(Tag.user_id == user.id, Tag.name == target_name)
+    )
     if target is None:
         tag.name = target_name
     else:
         already = set(_entry_ids(target))
         moving = [eid for eid in affected if eid not in already]
         if moving:
-            db.session.execute(entry_tag.insert(), [{"entry_id": e, "tag_id": target.id} for e in moving])
+            db.session.execute(
+                entry_tag.insert(), [{"entry_id": e, "tag_id": target.id} for e in moving]
+            )
         db.session.execute(sa.delete(entry_tag).where(entry_tag.c.tag_id == tag.id))
         db.session.delete(tag)
     db.session.flush()

@@ -14,8 +14,13 @@ from daybook.web.forms import entry_fields, page_arg, parse_local_datetime
 
 
 def _form_from(entry) -> dict[str, str]:
-    return {"title": entry.title, "body": entry.body, "tags": " ".join(entry.tag_names),
-            "occurred_at": datetime_local(entry.occurred_at), "version": str(entry.version)}
+    return {
+        "title": entry.title,
+        "body": entry.body,
+        "tags": " ".join(entry.tag_names),
+        "occurred_at": datetime_local(entry.occurred_at),
+        "version": str(entry.version),
+    }
 
 
 def _preview(body: str) -> Markup:
@@ -24,7 +29,12 @@ def _preview(body: str) -> Markup:
 
 def _save(form: dict[str, str], entry_id: int | None = None, version: int | None = None):
     occurred_at = parse_local_datetime(form["occurred_at"], "occurred_at")
-    fields = {"title": form["title"], "body": form["body"], "tags": form["tags"], "occurred_at": occurred_at}
+    fields = {
+        "title": form["title"],
+        "body": form["body"],
+        "tags": form["tags"],
+        "occurred_at": occurred_at,
+    }
     if entry_id is None:
         return entries.create_entry(current_user, **fields)
     return entries.update_entry(current_user, entry_id, expected_version=version, **fields)
@@ -48,8 +58,9 @@ def entry_new():
         return render_template("entries/form.html", form=form, errors={}, entry=None)
     form = entry_fields()
     if request.form.get("action") == "preview":
-        return render_template("entries/form.html", form=form, errors={}, entry=None,
-                               preview=_preview(form["body"]))
+        return render_template(
+            "entries/form.html", form=form, errors={}, entry=None, preview=_preview(form["body"])
+        )
     try:
         entry = _save(form)
     except ValidationError as exc:
@@ -82,8 +93,9 @@ def entry_edit(entry_id: int):
         return render_template("entries/form.html", form=_form_from(entry), errors={}, entry=entry)
     form = entry_fields() | {"version": request.form.get("version", "")}
     if request.form.get("action") == "preview":
-        return render_template("entries/form.html", form=form, errors={}, entry=entry,
-                               preview=_preview(form["body"]))
+        return render_template(
+            "entries/form.html", form=form, errors={}, entry=entry, preview=_preview(form["body"])
+        )
     try:
         version = int(form["version"])
     except ValueError:
@@ -93,9 +105,13 @@ def entry_edit(entry_id: int):
     except ValidationError as exc:
         return render_template("entries/form.html", form=form, errors=exc.fields, entry=entry), 400
     except Conflict as exc:
-        return render_template("entries/conflict.html", form=form, current=exc.current,
-                               current_html=Markup(exc.current.body_html),  # noqa: S704
-                               mine_html=_preview(form["body"])), 409
+        return render_template(
+            "entries/conflict.html",
+            form=form,
+            current=exc.current,
+            current_html=Markup(exc.current.body_html),  # noqa: S704
+            mine_html=_preview(form["body"]),
+        ), 409
     flash("Entry saved.", "success")
     return redirect(url_for("web.entry_detail", entry_id=entry.id))
 
@@ -118,8 +134,9 @@ def entry_delete(entry_id: int):
 def trash():
     """Show entries in the trash, which are purged after the configured number of days."""
     page = entries.list_trash(current_user, page=page_arg())
-    return render_template("entries/trash.html", page=page,
-                           trash_days=current_app.config["DAYBOOK"].trash_days)
+    return render_template(
+        "entries/trash.html", page=page, trash_days=current_app.config["DAYBOOK"].trash_days
+    )
 
 
 @bp.post("/entries/<int:entry_id>/restore")

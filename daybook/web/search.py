@@ -33,7 +33,13 @@ def search_page():
         date_to = None
     result = None
     if args["q"].strip() and not errors:
-        result = search.search_entries(current_user, args["q"], tag=args["tag"] or None,
-                                       date_from=date_from, date_to=date_to, page=page_arg())
+        result = search.search_entries(
+            current_user,
+            args["q"],
+            tag=args["tag"] or None,
+            date_from=date_from,
+            date_to=date_to,
+            page=page_arg(),
+        )
     status = 400 if errors else 200
     return render_template("search/results.html", args=args, result=result, errors=errors), status

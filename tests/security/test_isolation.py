@@ -16,28 +16,51 @@ SECRET = "zanzibar"
 
 def snapshot() -> tuple:
     """Everything a request could change about entries and tags."""
-    rows = db.session.execute(sa.select(
-        Entry.id, Entry.user_id, Entry.title, Entry.body, Entry.version, Entry.deleted_at,
-        Entry.occurred_at,
-    ).order_by(Entry.id)).all()
+    rows = db.session.execute(
+        sa.select(
+            Entry.id,
+            Entry.user_id,
+            Entry.title,
+            Entry.body,
+            Entry.version,
+            Entry.deleted_at,
+            Entry.occurred_at,
+        ).order_by(Entry.id)
+    ).all()
     tag_rows = db.session.execute(sa.select(Tag.id, Tag.user_id, Tag.name).order_by(Tag.id)).all()
-    links = db.session.execute(sa.select(entry_tag).order_by(entry_tag.c.entry_id, entry_tag.c.tag_id)).all()
-    fts = db.session.execute(sa.text("SELECT rowid, title, body, tags FROM entry_fts ORDER BY rowid")).all()
-    return tuple(map(tuple, rows)), tuple(map(tuple, tag_rows)), tuple(map(tuple, links)), tuple(map(tuple, fts))
+    links = db.session.execute(
+        sa.select(entry_tag).order_by(entry_tag.c.entry_id, entry_tag.c.tag_id)
+    ).all()
+    fts = db.session.execute(
+        sa.text("SELECT rowid, title, body, tags FROM entry_fts ORDER BY rowid")
+    ).all()
+    return (
+        tuple(map(tuple, rows)),
+        tuple(map(tuple, tag_rows)),
+        tuple(map(tuple, links)),
+        tuple(map(tuple, fts)),
+    )
 
 
 @pytest.fixture
 def alices(app, user):
     """Alice's live entry and trashed entry, both with a secret word and a secret tag."""
-    live = make_entry(user, title=f"Alice {SECRET}", body=f"The {SECRET} plan.", tags=f"{SECRET} shared")
+    live = make_entry(
+        user, title=f"Alice {SECRET}", body=f"The {SECRET} plan.", tags=f"{SECRET} shared"
+    )
     trashed = make_entry(user, title=f"Alice trashed {SECRET}", body=SECRET, tags=SECRET)
     entries.trash_entry(user, trashed.id)
     return live.id, trashed.id
 
 
 def entry_form(version: str = "1") -> dict[str, str]:
-    return {"title": "Bob was here", "body": "overwritten", "tags": "bob", "occurred_at": "",
-            "version": version}
+    return {
+        "title": "Bob was here",
+        "body": "overwritten",
+        "tags": "bob",
+        "occurred_at": "",
+        "version": version,
+    }
 
 
 def test_other_users_entry_urls_are_all_404(alices, auth_client, other_client):
@@ -92,9 +115,18 @@ def test_other_users_entries_are_not_listed_searched_or_counted(alices, other_us
     live, trashed = alices
     make_entry(other_user, title="Bob's own", body="the plan is nothing", tags="shared")
     pages = [
-        "/entries", "/entries?page=2", f"/entries?tag={SECRET}", "/entries?tag=shared", "/trash",
-        "/tags", f"/search?q={SECRET}", f"/search?q={SECRET[:4]}*", f"/search?q=alice&tag={SECRET}",
-        "/search?q=plan", f'/search?q="the {SECRET} plan"', "/search?q=alice",
+        "/entries",
+        "/entries?page=2",
+        f"/entries?tag={SECRET}",
+        "/entries?tag=shared",
+        "/trash",
+        "/tags",
+        f"/search?q={SECRET}",
+        f"/search?q={SECRET[:4]}*",
+        f"/search?q=alice&tag={SECRET}",
+        "/search?q=plan",
+        f'/search?q="the {SECRET} plan"',
+        "/search?q=alice",
     ]
     for path in pages:
         response = other_client.get(path)
@@ -104,7 +136,8 @@ def test_other_users_entries_are_not_listed_searched_or_counted(alices, other_us
         assert f"/entries/{live}" not in html and f"/entries/{trashed}" not in html, path
     assert "Bob's own" in shown(other_client.get("/search?q=plan").get_data(as_text=True))
     rows = BeautifulSoup(other_client.get("/tags").get_data(as_text=True), "html.parser").select(
-        "table.tag-table tbody tr")
+        "table.tag-table tbody tr"
+    )
     assert [[td.get_text() for td in tr.find_all("td")][:2] for tr in rows] == [["#shared", "1"]]
 
 
@@ -113,7 +146,9 @@ def test_search_results_hold_only_ones_own_entries(alices, user, other_user, oth
     html = other_client.get(f"/search?q={SECRET}").get_data(as_text=True)
     titles = [h.get_text() for h in BeautifulSoup(html, "html.parser").select("ol.results h2")]
     assert titles == ["Bob zanzibar"]
-    assert [h.entry.user_id for h in search.search_entries(other_user, SECRET).hits] == [other_user.id]
+    assert [h.entry.user_id for h in search.search_entries(other_user, SECRET).hits] == [
+        other_user.id
+    ]
     assert {h.entry.user_id for h in search.search_entries(user, SECRET).hits} == {user.id}
 
 
@@ -135,8 +170,9 @@ def test_a_tag_with_the_same_name_stays_separate(alices, user, other_user, other
 def test_writing_a_tag_name_someone_else_uses_does_not_join_their_tag(
     alices, user, other_user, other_client
 ):
-    response = other_client.form("/entries/new", {"title": "Bob", "body": "", "tags": SECRET,
-                                                  "occurred_at": ""})
+    response = other_client.form(
+        "/entries/new", {"title": "Bob", "body": "", "tags": SECRET, "occurred_at": ""}
+    )
     assert response.status_code == 302
     owners = db.session.scalars(sa.select(Tag.user_id).where(Tag.name == SECRET)).all()
     assert sorted(owners) == sorted([user.id, other_user.id])

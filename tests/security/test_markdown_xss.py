@@ -115,11 +115,41 @@ HOSTILE = [
     "`<img src=x onerror=alert(1)>`",
 ]
 
-URL_ATTRIBUTES = {"href", "src", "action", "formaction", "background", "srcset", "data", "xlink:href"}
+URL_ATTRIBUTES = {
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "background",
+    "srcset",
+    "data",
+    "xlink:href",
+}
 FORBIDDEN_TAGS = {
-    "script", "style", "svg", "math", "iframe", "frame", "frameset", "form", "object", "embed",
-    "meta", "base", "link", "noscript", "template", "textarea", "select", "button", "video",
-    "audio", "source", "marquee", "body", "isindex",
+    "script",
+    "style",
+    "svg",
+    "math",
+    "iframe",
+    "frame",
+    "frameset",
+    "form",
+    "object",
+    "embed",
+    "meta",
+    "base",
+    "link",
+    "noscript",
+    "template",
+    "textarea",
+    "select",
+    "button",
+    "video",
+    "audio",
+    "source",
+    "marquee",
+    "body",
+    "isindex",
 }
 CONTROL = re.compile(r"[\x00-\x20]+")
 
@@ -140,7 +170,9 @@ def assert_harmless(html: str) -> None:
                 url = CONTROL.sub("", value).lower()
                 assert not url.startswith(("javascript:", "vbscript:")), tag
                 if url.startswith("data:"):
-                    assert tag.name == "img" and name == "src" and url.startswith("data:image/"), tag
+                    assert tag.name == "img" and name == "src" and url.startswith("data:image/"), (
+                        tag
+                    )
                     assert not url.startswith("data:image/svg"), tag
             assert "javascript:" not in CONTROL.sub("", value).lower(), tag
         if tag.name == "input":
@@ -186,8 +218,7 @@ def test_raw_inputs_become_disabled_checkboxes():
 
 def test_hostile_entry_page_is_harmless(app, auth_client, user):
     body = "\n\n".join(HOSTILE)
-    entry = make_entry(user, title="<script>alert('title')</script>", body=body,
-                       tags="xss")
+    entry = make_entry(user, title="<script>alert('title')</script>", body=body, tags="xss")
     response = auth_client.get(f"/entries/{entry.id}")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
@@ -207,8 +238,13 @@ def test_preview_fragment_is_harmless(app, auth_client):
 
 
 def test_no_script_preview_is_harmless(app, auth_client):
-    data = {"title": "t", "body": "\n\n".join(HOSTILE), "tags": "", "occurred_at": "",
-            "action": "preview"}
+    data = {
+        "title": "t",
+        "body": "\n\n".join(HOSTILE),
+        "tags": "",
+        "occurred_at": "",
+        "action": "preview",
+    }
     response = auth_client.form("/entries/new", data)
     assert response.status_code == 200
     soup = BeautifulSoup(response.get_data(as_text=True), "html.parser")
@@ -220,10 +256,25 @@ def test_titles_and_tags_are_escaped_everywhere(app, auth_client, user):
     title = '<img src=x onerror=alert(1)>"quoted"'
     entry = make_entry(user, title=title, body="plain body words")
     pages = [
-        "/entries", f"/entries/{entry.id}", f"/entries/{entry.id}/edit",
-        f"/entries/{entry.id}/delete", "/search?q=plain",
+        "/entries",
+        f"/entries/{entry.id}",
+        f"/entries/{entry.id}/edit",
+        f"/entries/{entry.id}/delete",
+        "/search?q=plain",
     ]
     for path in pages:
         page = auth_client.get(path).get_data(as_text=True)
         assert "<img src=x onerror" not in page, path
         assert "&lt;img src=x onerror=alert(1)&gt;" in page, path
+
+
+def test_titles_in_flash_messages_are_escaped(app, auth_client, user):
+    title = "<img src=x onerror=alert(1)>"
+    entry = make_entry(user, title=title)
+    for action, landing in (("delete", "/trash"), ("restore", f"/entries/{entry.id}")):
+        response = auth_client.form(f"/entries/{entry.id}/{action}")
+        assert response.status_code == 302 and response.headers["Location"] == landing
+        page = auth_client.get(landing).get_data(as_text=True)
+        flash = BeautifulSoup(page, "html.parser").find("p", class_="flash")
+        assert title in flash.get_text()
+        assert flash.find("img") is None

@@ -28,7 +28,9 @@ def at(day: int, hour: int = 12) -> datetime:
 def test_create_entry_stores_rendered_html_counts_and_tags(app, user):
     before = utcnow()
     entry = entries.create_entry(
-        user, title="  Shipped search  ", body="We shipped **FTS5** today.\r\nGreat.",
+        user,
+        title="  Shipped search  ",
+        body="We shipped **FTS5** today.\r\nGreat.",
         tags="Work, #shipped work",
     )
     assert entry.id is not None
@@ -101,7 +103,10 @@ def test_create_entry_reports_every_bad_field_at_once(app, user):
 
 def test_limits_themselves_are_accepted(app, user):
     entry = entries.create_entry(
-        user, title="x" * 200, body="a" * (1024 * 1024), tags=[f"t{i}" for i in range(50)],
+        user,
+        title="x" * 200,
+        body="a" * (1024 * 1024),
+        tags=[f"t{i}" for i in range(50)],
     )
     assert len(entry.title) == 200 and len(entry.tags) == 50
 
@@ -137,8 +142,9 @@ def test_rendered_html_is_cached_on_the_entry(app, user, monkeypatch):
 
 def test_rendered_html_is_rebuilt_when_the_renderer_changes(app, user, monkeypatch):
     entry = make_entry(user, body="*old* text&nbsp;here")
-    db.session.execute(sa.update(Entry).values(body_html="<p>stale</p>", excerpt="stale",
-                                               word_count=99))
+    db.session.execute(
+        sa.update(Entry).values(body_html="<p>stale</p>", excerpt="stale", word_count=99)
+    )
     db.session.execute(sa.text("UPDATE entry_fts SET body = 'stale'"))
     db.session.commit()
     monkeypatch.setattr(markdown, "RENDER_VERSION", markdown.RENDER_VERSION + 1)
@@ -167,7 +173,12 @@ def test_update_entry_saves_and_bumps_the_version(app, user):
     entry = make_entry(user, title="Draft", body="one", tags="a b")
     created = entry.updated_at
     updated = entries.update_entry(
-        user, entry.id, expected_version=1, title="Final", body="one **two**", tags="b c",
+        user,
+        entry.id,
+        expected_version=1,
+        title="Final",
+        body="one **two**",
+        tags="b c",
         occurred_at=at(3),
     )
     assert updated.version == 2
@@ -192,13 +203,19 @@ def test_stale_update_raises_conflict_and_overwrites_nothing(app, user):
     entry = make_entry(user, title="Original", body="first")
     entries.update_entry(user, entry.id, expected_version=1, title="Tab A", body="from A", tags="")
     with pytest.raises(Conflict) as caught:
-        entries.update_entry(user, entry.id, expected_version=1, title="Tab B", body="from B",
-                             tags="b")
+        entries.update_entry(
+            user, entry.id, expected_version=1, title="Tab B", body="from B", tags="b"
+        )
     assert caught.value.current.title == "Tab A"
     assert caught.value.current.version == 2
     db.session.expire_all()
     stored = db.session.get(Entry, entry.id)
-    assert (stored.title, stored.body, stored.version, stored.tag_names) == ("Tab A", "from A", 2, [])
+    assert (stored.title, stored.body, stored.version, stored.tag_names) == (
+        "Tab A",
+        "from A",
+        2,
+        [],
+    )
     assert search.search_entries(user, "from").hits[0].entry.title == "Tab A"
     assert search.search_entries(user, "b").hits == []
 
@@ -336,10 +353,16 @@ def test_purge_expired_trash_removes_only_old_trash(app, user, other_user):
     for entry in (old, old_other, recent):
         entries.trash_entry(entry.user_id == user.id and user or other_user, entry.id)
     ids = {"old": old.id, "old_other": old_other.id, "recent": recent.id, "live": live.id}
-    db.session.execute(sa.update(Entry).where(Entry.id.in_([ids["old"], ids["old_other"]]))
-                       .values(deleted_at=now - timedelta(days=30, minutes=1)))
-    db.session.execute(sa.update(Entry).where(Entry.id == ids["recent"])
-                       .values(deleted_at=now - timedelta(days=29, hours=23)))
+    db.session.execute(
+        sa.update(Entry)
+        .where(Entry.id.in_([ids["old"], ids["old_other"]]))
+        .values(deleted_at=now - timedelta(days=30, minutes=1))
+    )
+    db.session.execute(
+        sa.update(Entry)
+        .where(Entry.id == ids["recent"])
+        .values(deleted_at=now - timedelta(days=29, hours=23))
+    )
     db.session.commit()
 
     assert entries.purge_expired_trash(30, now=now) == 2

@@ -40,8 +40,9 @@ def _count(user) -> int:
 
 
 def test_json_export_has_the_documented_shape(user):
-    entry = make_entry(user, title="Standup", body="Did *things*.", tags="work, team",
-                       occurred_at=MOMENT)
+    entry = make_entry(
+        user, title="Standup", body="Did *things*.", tags="work, team", occurred_at=MOMENT
+    )
     trashed = make_entry(user, title="Old", body="", occurred_at=MOMENT - timedelta(days=1))
     entries.trash_entry(user, trashed.id)
 
@@ -79,15 +80,17 @@ def test_export_holds_only_the_users_own_entries(user, other_user):
 
 
 def test_round_trip_into_a_fresh_user_loses_nothing(user, other_user):
-    make_entry(user, title="Plain", body="walrus\n\n- a\n- b\n", tags="zoo sea",
-               occurred_at=MOMENT)
-    make_entry(user, title="Ünïcode “quotes” — 日本語 🦭", body="emoji 🦭 and\ttabs",
-               occurred_at=MOMENT - timedelta(days=400))
+    make_entry(user, title="Plain", body="walrus\n\n- a\n- b\n", tags="zoo sea", occurred_at=MOMENT)
+    make_entry(
+        user,
+        title="Ünïcode “quotes” — 日本語 🦭",
+        body="emoji 🦭 and\ttabs",
+        occurred_at=MOMENT - timedelta(days=400),
+    )
     trashed = make_entry(user, title="Binned", body="walrus too", tags="zoo")
     entries.trash_entry(user, trashed.id)
     edited = make_entry(user, title="Draft", body="v1")
-    entries.update_entry(user, edited.id, expected_version=1, title="Final", body="v2",
-                         tags="done")
+    entries.update_entry(user, edited.id, expected_version=1, title="Final", body="v2", tags="done")
     raw = io.StringIO()
     export.export_json(user, raw)
 
@@ -103,7 +106,10 @@ def test_round_trip_into_a_fresh_user_loses_nothing(user, other_user):
     original = entries.list_entries(user, tag="zoo").items
     assert [e.title for e in imported] == ["Plain"]
     assert (imported[0].body_html, imported[0].word_count, imported[0].excerpt) == (
-        original[0].body_html, original[0].word_count, original[0].excerpt)
+        original[0].body_html,
+        original[0].word_count,
+        original[0].excerpt,
+    )
 
 
 def test_import_twice_adds_nothing_the_second_time(user, other_user):
@@ -125,13 +131,23 @@ def test_import_twice_adds_nothing_the_second_time(user, other_user):
 def test_import_skips_only_entries_identical_in_title_time_and_body(user):
     make_entry(user, title="Same", body="text", occurred_at=MOMENT)
     when = "2026-11-22T19:55:00.123456Z"
-    doc = json.dumps({"format": "daybook-export", "version": 1, "entries": [
-        {"title": "Same", "body": "text", "occurred_at": when},
-        {"title": "Same", "body": "text", "occurred_at": "2026-11-22T20:55:00.123456+01:00"},
-        {"title": "Same", "body": "other text", "occurred_at": when},
-        {"title": "Same", "body": "text", "occurred_at": "2026-11-22T19:55:01Z"},
-        {"title": "Different", "body": "text", "occurred_at": when},
-    ]})
+    doc = json.dumps(
+        {
+            "format": "daybook-export",
+            "version": 1,
+            "entries": [
+                {"title": "Same", "body": "text", "occurred_at": when},
+                {
+                    "title": "Same",
+                    "body": "text",
+                    "occurred_at": "2026-11-22T20:55:00.123456+01:00",
+                },
+                {"title": "Same", "body": "other text", "occurred_at": when},
+                {"title": "Same", "body": "text", "occurred_at": "2026-11-22T19:55:01Z"},
+                {"title": "Different", "body": "text", "occurred_at": when},
+            ],
+        }
+    )
 
     result = export.import_json(user, doc)
 
@@ -165,33 +181,54 @@ def test_import_fills_in_optional_fields(user):
         (_document(title="two\nlines", occurred_at="2020-01-01T00:00:00Z"), "entries[0].title"),
         (_document(title=5, occurred_at="2020-01-01T00:00:00Z"), "entries[0].title"),
         (_document(title="t", body=["x"], occurred_at="2020-01-01T00:00:00Z"), "entries[0].body"),
-        (_document(title="t", body="a\x00b", occurred_at="2020-01-01T00:00:00Z"),
-         "entries[0].body"),
-        (_document(title="t", body="x" * (1024 * 1024 + 1), occurred_at="2020-01-01T00:00:00Z"),
-         "entries[0].body"),
+        (
+            _document(title="t", body="a\x00b", occurred_at="2020-01-01T00:00:00Z"),
+            "entries[0].body",
+        ),
+        (
+            _document(title="t", body="x" * (1024 * 1024 + 1), occurred_at="2020-01-01T00:00:00Z"),
+            "entries[0].body",
+        ),
         (_document(title="t"), "entries[0].occurred_at"),
         (_document(title="t", occurred_at="2020-01-01"), "entries[0].occurred_at"),
         (_document(title="t", occurred_at="yesterday"), "entries[0].occurred_at"),
         (_document(title="t", occurred_at=1700000000), "entries[0].occurred_at"),
         (_document(title="t", occurred_at="1800-01-01T00:00:00Z"), "entries[0].occurred_at"),
-        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", created_at="soon"),
-         "entries[0].created_at"),
-        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", updated_at=[]),
-         "entries[0].updated_at"),
-        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", deleted_at="2020-13-01T00:00Z"),
-         "entries[0].deleted_at"),
-        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", tags={"a": 1}),
-         "entries[0].tags"),
-        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", tags=["ok", 3]),
-         "entries[0].tags"),
-        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", tags=["<script>"]),
-         "entries[0].tags"),
-        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", version=0),
-         "entries[0].version"),
-        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", version="2"),
-         "entries[0].version"),
-        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", version=True),
-         "entries[0].version"),
+        (
+            _document(title="t", occurred_at="2020-01-01T00:00:00Z", created_at="soon"),
+            "entries[0].created_at",
+        ),
+        (
+            _document(title="t", occurred_at="2020-01-01T00:00:00Z", updated_at=[]),
+            "entries[0].updated_at",
+        ),
+        (
+            _document(
+                title="t", occurred_at="2020-01-01T00:00:00Z", deleted_at="2020-13-01T00:00Z"
+            ),
+            "entries[0].deleted_at",
+        ),
+        (
+            _document(title="t", occurred_at="2020-01-01T00:00:00Z", tags={"a": 1}),
+            "entries[0].tags",
+        ),
+        (
+            _document(title="t", occurred_at="2020-01-01T00:00:00Z", tags=["ok", 3]),
+            "entries[0].tags",
+        ),
+        (
+            _document(title="t", occurred_at="2020-01-01T00:00:00Z", tags=["<script>"]),
+            "entries[0].tags",
+        ),
+        (_document(title="t", occurred_at="2020-01-01T00:00:00Z", version=0), "entries[0].version"),
+        (
+            _document(title="t", occurred_at="2020-01-01T00:00:00Z", version="2"),
+            "entries[0].version",
+        ),
+        (
+            _document(title="t", occurred_at="2020-01-01T00:00:00Z", version=True),
+            "entries[0].version",
+        ),
     ],
 )
 def test_import_refuses_bad_input_and_writes_nothing(user, raw, field):
@@ -205,9 +242,18 @@ def test_import_refuses_bad_input_and_writes_nothing(user, raw, field):
 
 def test_import_is_all_or_nothing_when_one_entry_is_bad(user):
     good = {"title": "Good", "occurred_at": "2020-01-01T00:00:00Z", "tags": ["kept"]}
-    doc = json.dumps({"format": "daybook-export", "version": 1, "entries": [
-        good, good, {"title": "", "occurred_at": "2020-01-01T00:00:00Z"}, good,
-    ]})
+    doc = json.dumps(
+        {
+            "format": "daybook-export",
+            "version": 1,
+            "entries": [
+                good,
+                good,
+                {"title": "", "occurred_at": "2020-01-01T00:00:00Z"},
+                good,
+            ],
+        }
+    )
     with pytest.raises(ValidationError) as caught:
         export.import_json(user, doc)
     assert list(caught.value.fields) == ["entries[2].title"]
@@ -215,9 +261,16 @@ def test_import_is_all_or_nothing_when_one_entry_is_bad(user):
 
 
 def test_import_rolls_back_when_a_write_fails_midway(user, monkeypatch):
-    doc = json.dumps({"format": "daybook-export", "version": 1, "entries": [
-        {"title": f"E{n}", "occurred_at": "2020-01-01T00:00:00Z", "tags": ["t"]} for n in range(3)
-    ]})
+    doc = json.dumps(
+        {
+            "format": "daybook-export",
+            "version": 1,
+            "entries": [
+                {"title": f"E{n}", "occurred_at": "2020-01-01T00:00:00Z", "tags": ["t"]}
+                for n in range(3)
+            ],
+        }
+    )
     real_apply = entries._apply
     calls = []
 
@@ -236,8 +289,9 @@ def test_import_rolls_back_when_a_write_fails_midway(user, monkeypatch):
 
 
 def test_import_reports_many_problems_at_once_up_to_a_limit(user):
-    doc = json.dumps({"format": "daybook-export", "version": 1,
-                      "entries": [{"title": ""} for _ in range(50)]})
+    doc = json.dumps(
+        {"format": "daybook-export", "version": 1, "entries": [{"title": ""} for _ in range(50)]}
+    )
     with pytest.raises(ValidationError) as caught:
         export.import_json(user, doc)
     assert len(caught.value.fields) == export.MAX_ERRORS
@@ -258,8 +312,19 @@ def _front_matter(document: str) -> tuple[dict, str]:
 
 @pytest.mark.parametrize(
     "title",
-    ['He said "no": fine', "--- a: b #c", "tab\there", "nel\x85line", "ls\u2028ps\u2029 end",
-     "del\x7fchar", "back\\slash", "emoji 🦭", "'single' & {braces} [x] *y*", "null", "yes"],
+    [
+        'He said "no": fine',
+        "--- a: b #c",
+        "tab\there",
+        "nel\x85line",
+        "ls\u2028ps\u2029 end",
+        "del\x7fchar",
+        "back\\slash",
+        "emoji 🦭",
+        "'single' & {braces} [x] *y*",
+        "null",
+        "yes",
+    ],
 )
 def test_markdown_front_matter_is_json_quoted_yaml(user, title):
     entry = make_entry(user, title=title, body="Body *text*", tags="a b", occurred_at=MOMENT)
@@ -320,8 +385,14 @@ def test_markdown_file_dates_follow_the_users_time_zone(user):
 
 @pytest.mark.parametrize(
     ("title", "slug"),
-    [("Hello, World!", "hello-world"), ("Crème brûlée", "creme-brulee"), ("日本語", "entry"),
-     ("  --  ", "entry"), ("a" * 100, "a" * 60), ("../../etc/passwd", "etc-passwd")],
+    [
+        ("Hello, World!", "hello-world"),
+        ("Crème brûlée", "creme-brulee"),
+        ("日本語", "entry"),
+        ("  --  ", "entry"),
+        ("a" * 100, "a" * 60),
+        ("../../etc/passwd", "etc-passwd"),
+    ],
 )
 def test_slugify(title, slug):
     assert export.slugify(title) == slug
@@ -329,18 +400,27 @@ def test_slugify(title, slug):
 
 # -- property --------------------------------------------------------------------------------
 
-_titles = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=80).map(
-    str.strip).filter(bool)
-_bodies = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-                  max_size=300)
-_tags = st.lists(st.from_regex(r"[a-z0-9][a-z0-9_./-]{0,15}", fullmatch=True), max_size=4)
-_moments = st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(9998, 12, 30),
-                        timezones=st.just(UTC))
+_titles = (
+    st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=80)
+    .map(str.strip)
+    .filter(bool)
+)
+_bodies = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=300
+)
+_tags = st.lists(st.from_regex(r"[a-z0-9][a-z0-9_.-]{0,15}", fullmatch=True), max_size=4)
+_moments = st.datetimes(
+    min_value=datetime(1900, 1, 2), max_value=datetime(9998, 12, 30), timezones=st.just(UTC)
+)
 _entries = st.lists(st.tuples(_titles, _bodies, _tags, _moments, st.booleans()), max_size=5)
 
 
-@settings(max_examples=30, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=30,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(generated=_entries)
 def test_export_then_import_preserves_every_entry(app, generated):
     source, target = make_user(), make_user()

@@ -25,7 +25,9 @@ def test_tables():
     soup = soup_of("| Day | Done |\n|:----|-----:|\n| Mon | 3 |\n| Tue | 5 |")
     table = soup.find("table")
     assert [th.get_text() for th in table.find("thead").find_all("th")] == ["Day", "Done"]
-    rows = [[td.get_text() for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")]
+    rows = [
+        [td.get_text() for td in tr.find_all("td")] for tr in table.find("tbody").find_all("tr")
+    ]
     assert rows == [["Mon", "3"], ["Tue", "5"]]
 
 
@@ -85,7 +87,7 @@ def test_fenced_code_in_unknown_language_stays_plain_text():
 
 
 def test_images_and_relative_links_are_kept():
-    soup = soup_of("![a cat](https://example.com/cat.png \"Cat\") [entry](/entries/3) [top](#h-top)")
+    soup = soup_of('![a cat](https://example.com/cat.png "Cat") [entry](/entries/3) [top](#h-top)')
     img = soup.find("img")
     assert img["src"] == "https://example.com/cat.png" and img["alt"] == "a cat"
     assert [a["href"] for a in soup.find_all("a")] == ["/entries/3", "#h-top"]
@@ -97,8 +99,10 @@ def test_render_of_nothing_is_empty():
 
 
 def test_plain_text_drops_markup_and_decodes_entities():
-    text = markdown.plain_text('# Title\n\nHe said "hi" & left <b>early</b> — it\'s&nbsp;fine &copy;')
-    assert text == "Title He said \"hi\" & left early — it's fine ©"
+    text = markdown.plain_text(
+        '# Title\n\nHe said "hi" & left <b>early</b> — it\'s&nbsp;fine &copy;'
+    )
+    assert text == 'Title He said "hi" & left early — it\'s fine ©'
 
 
 def test_plain_text_keeps_code_as_text():

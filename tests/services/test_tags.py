@@ -47,8 +47,20 @@ def test_parse_tags_normalises(raw, expected):
 
 @pytest.mark.parametrize(
     "raw",
-    ["c++", "<b>", "a;b", "-leading", ".hidden", "/root", "x" * 65, "quote\"d", "emoji🙂",
-     "a/../b", "a//b", "trailing/"],
+    [
+        "c++",
+        "<b>",
+        "a;b",
+        "-leading",
+        ".hidden",
+        "/root",
+        "x" * 65,
+        'quote"d',
+        "emoji🙂",
+        "a/../b",
+        "a//b",
+        "trailing/",
+    ],
 )
 def test_parse_tags_rejects_names_that_are_not_tags(raw):
     with pytest.raises(ValidationError) as caught:

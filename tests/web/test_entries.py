@@ -40,7 +40,8 @@ def set_timezone(user, name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/entries", "/entries/new", "/entries/1", "/entries/1/edit", "/entries/1/delete", "/trash"]
+    "path",
+    ["/entries", "/entries/new", "/entries/1", "/entries/1/edit", "/entries/1/delete", "/trash"],
 )
 def test_pages_need_a_login(app, client, user, path):
     response = client.get(path)
@@ -69,13 +70,22 @@ def test_new_entry_form_prefills_a_tag(app, auth_client):
 
 
 def test_create_lands_on_the_entry_page(app, auth_client, user):
-    response = auth_client.form("/entries/new", entry_form(
-        title="Shipped search", body="We shipped **FTS5** today.", tags="Work, #shipped",
-    ))
+    response = auth_client.form(
+        "/entries/new",
+        entry_form(
+            title="Shipped search",
+            body="We shipped **FTS5** today.",
+            tags="Work, #shipped",
+        ),
+    )
     assert response.status_code == 302
     entry = db.session.scalar(sa.select(Entry))
     assert response.headers["Location"] == f"/entries/{entry.id}"
-    assert (entry.user_id, entry.title, entry.tag_names) == (user.id, "Shipped search", ["shipped", "work"])
+    assert (entry.user_id, entry.title, entry.tag_names) == (
+        user.id,
+        "Shipped search",
+        ["shipped", "work"],
+    )
 
     page = auth_client.get(f"/entries/{entry.id}")
     assert page.status_code == 200
@@ -126,7 +136,9 @@ def test_empty_occurred_at_means_now(app, auth_client):
         ({"tags": "<script>alert(1)</script>"}, "tags"),
     ],
 )
-def test_bad_input_comes_back_with_400_the_input_kept_and_nothing_written(app, auth_client, fields, bad):
+def test_bad_input_comes_back_with_400_the_input_kept_and_nothing_written(
+    app, auth_client, fields, bad
+):
     data = entry_form(**{"title": "Kept title", "body": "Kept *body*", "tags": "kept", **fields})
     response = auth_client.form("/entries/new", data)
     assert response.status_code == 400
@@ -192,8 +204,9 @@ def test_preview_endpoint_returns_the_fragment(app, auth_client):
 
 
 def test_preview_endpoint_accepts_the_csrf_header(app, auth_client):
-    response = auth_client.post("/entries/preview", data={"body": "*x*"},
-                                headers={"X-CSRFToken": auth_client.csrf})
+    response = auth_client.post(
+        "/entries/preview", data={"body": "*x*"}, headers={"X-CSRFToken": auth_client.csrf}
+    )
     assert response.status_code == 200 and "<em>x</em>" in response.get_data(as_text=True)
     assert auth_client.post("/entries/preview", data={"body": "*x*"}).status_code == 400
 
@@ -211,8 +224,13 @@ def test_editor_script_is_served_from_this_site(app, auth_client):
 
 def test_list_is_newest_first_twenty_a_page(app, auth_client, user):
     for day in range(25):
-        make_entry(user, title=f"Day {day}", body=f"Body of day {day}.", tags=f"d{day % 2}",
-                   occurred_at=at(day))
+        make_entry(
+            user,
+            title=f"Day {day}",
+            body=f"Body of day {day}.",
+            tags=f"d{day % 2}",
+            occurred_at=at(day),
+        )
     first = soup(auth_client.get("/entries"))
     cards = first.select("li.entry-card")
     assert [c.find("h2").get_text() for c in cards] == [f"Day {d}" for d in range(24, 4, -1)]
@@ -286,22 +304,38 @@ def test_edit_form_carries_the_entry_and_its_version(app, auth_client, user):
 
 def test_edit_saves_and_lands_on_the_entry(app, auth_client, user):
     entry = make_entry(user, title="Before", body="old", tags="old")
-    response = auth_client.form(f"/entries/{entry.id}/edit", entry_form(
-        title="After", body="new *text*", tags="new", occurred_at="2026-01-02T03:04", version="1",
-    ))
+    response = auth_client.form(
+        f"/entries/{entry.id}/edit",
+        entry_form(
+            title="After",
+            body="new *text*",
+            tags="new",
+            occurred_at="2026-01-02T03:04",
+            version="1",
+        ),
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == f"/entries/{entry.id}"
     db.session.expire_all()
     stored = db.session.get(Entry, entry.id)
-    assert (stored.title, stored.body, stored.tag_names, stored.version) == ("After", "new *text*", ["new"], 2)
+    assert (stored.title, stored.body, stored.tag_names, stored.version) == (
+        "After",
+        "new *text*",
+        ["new"],
+        2,
+    )
     assert stored.occurred_at == datetime(2026, 1, 2, 3, 4, tzinfo=UTC)
-    assert "edited" in soup(auth_client.get(f"/entries/{entry.id}")).find("p", class_="meta").get_text()
+    assert (
+        "edited"
+        in soup(auth_client.get(f"/entries/{entry.id}")).find("p", class_="meta").get_text()
+    )
 
 
 def test_edit_with_bad_input_keeps_input_and_the_entry(app, auth_client, user):
     entry = make_entry(user, title="Keep me", body="kept")
-    response = auth_client.form(f"/entries/{entry.id}/edit",
-                                entry_form(title="", body="changed", version="1"))
+    response = auth_client.form(
+        f"/entries/{entry.id}/edit", entry_form(title="", body="changed", version="1")
+    )
     assert response.status_code == 400
     page = soup(response)
     assert page.find(id="e-title") is not None
@@ -317,15 +351,26 @@ def test_stale_edit_shows_both_versions_and_then_saves_mine(app, auth_client, us
     version = stale.find("input", attrs={"name": "version"})["value"]
 
     # Another tab saves first.
-    other_tab = auth_client.form(f"/entries/{entry.id}/edit", entry_form(
-        title="Plan", body="Saved **elsewhere**.", version=version,
-    ))
+    other_tab = auth_client.form(
+        f"/entries/{entry.id}/edit",
+        entry_form(
+            title="Plan",
+            body="Saved **elsewhere**.",
+            version=version,
+        ),
+    )
     assert other_tab.status_code == 302
 
     # The first tab's save arrives with the old version: nothing is overwritten.
-    response = auth_client.form(f"/entries/{entry.id}/edit", entry_form(
-        title="Plan (mine)", body="My _own_ text.", tags="mine", version=version,
-    ))
+    response = auth_client.form(
+        f"/entries/{entry.id}/edit",
+        entry_form(
+            title="Plan (mine)",
+            body="My _own_ text.",
+            tags="mine",
+            version=version,
+        ),
+    )
     assert response.status_code == 409
     page = soup(response)
     text = page.get_text()
@@ -343,7 +388,10 @@ def test_stale_edit_shows_both_versions_and_then_saves_mine(app, auth_client, us
     assert (stored.body, stored.version) == ("Saved **elsewhere**.", 2)
 
     # "Save my version" from the conflict page.
-    data = {tag["name"]: tag.get("value", tag.get_text()) for tag in form.find_all(["input", "textarea"])}
+    data = {
+        tag["name"]: tag.get("value", tag.get_text())
+        for tag in form.find_all(["input", "textarea"])
+    }
     data["action"] = "save"
     del data["csrf_token"]
     response = auth_client.form(form["action"], data)
@@ -352,14 +400,20 @@ def test_stale_edit_shows_both_versions_and_then_saves_mine(app, auth_client, us
     db.session.expire_all()
     stored = db.session.get(Entry, entry.id)
     assert (stored.title, stored.body, stored.tag_names, stored.version) == (
-        "Plan (mine)", "My _own_ text.", ["mine"], 3)
+        "Plan (mine)",
+        "My _own_ text.",
+        ["mine"],
+        3,
+    )
     assert search.index_mismatches() == []
 
 
 @pytest.mark.parametrize("version", ["", "abc", "0", "99"])
 def test_edit_with_a_missing_or_wrong_version_is_a_conflict(app, auth_client, user, version):
     entry = make_entry(user, body="keep")
-    response = auth_client.form(f"/entries/{entry.id}/edit", entry_form(body="lost?", version=version))
+    response = auth_client.form(
+        f"/entries/{entry.id}/edit", entry_form(body="lost?", version=version)
+    )
     assert response.status_code == 409
     db.session.expire_all()
     assert db.session.get(Entry, entry.id).body == "keep"
@@ -444,12 +498,22 @@ def test_trashed_entry_cannot_be_edited_or_deleted_again(app, auth_client, user)
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("get", "/entries/999999"), ("get", "/entries/999999/edit"), ("get", "/entries/999999/delete"),
-     ("post", "/entries/999999/edit"), ("post", "/entries/999999/delete"),
-     ("post", "/entries/999999/restore"), ("post", "/entries/999999/purge")],
+    [
+        ("get", "/entries/999999"),
+        ("get", "/entries/999999/edit"),
+        ("get", "/entries/999999/delete"),
+        ("post", "/entries/999999/edit"),
+        ("post", "/entries/999999/delete"),
+        ("post", "/entries/999999/restore"),
+        ("post", "/entries/999999/purge"),
+    ],
 )
 def test_unknown_ids_are_404(app, auth_client, method, path):
-    response = auth_client.get(path) if method == "get" else auth_client.form(path, entry_form(version="1"))
+    response = (
+        auth_client.get(path)
+        if method == "get"
+        else auth_client.form(path, entry_form(version="1"))
+    )
     assert response.status_code == 404
     assert "Not found" in response.get_data(as_text=True)
 
@@ -468,8 +532,14 @@ def test_non_numeric_and_out_of_range_ids_are_404(app, auth_client):
 def test_navigation_links_every_section(app, auth_client):
     nav = soup(auth_client.get("/entries")).find("nav", attrs={"aria-label": "Main"})
     links = {a.get_text(): a["href"] for a in nav.find_all("a")}
-    assert links == {"Entries": "/entries", "New entry": "/entries/new", "Tags": "/tags",
-                     "Search": "/search", "Trash": "/trash", "Settings": "/settings"}
+    assert links == {
+        "Entries": "/entries",
+        "New entry": "/entries/new",
+        "Tags": "/tags",
+        "Search": "/search",
+        "Trash": "/trash",
+        "Settings": "/settings",
+    }
     assert nav.find("form", action="/logout")["method"] == "post"
 
 

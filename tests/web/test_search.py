@@ -56,8 +56,11 @@ def test_results_are_ranked_with_highlighted_snippets(app, auth_client, user):
 
 
 def test_snippets_escape_html_from_the_entry(app, auth_client, user):
-    make_entry(user, title="<i>Console</i>",
-               body="Tried `<script>alert('pwned')</script>` in the console today.")
+    make_entry(
+        user,
+        title="<i>Console</i>",
+        body="Tried `<script>alert('pwned')</script>` in the console today.",
+    )
     response = auth_client.get("/search?q=console")
     html = response.get_data(as_text=True)
     assert "<script>alert" not in html
@@ -107,7 +110,9 @@ def test_tag_and_date_filters(app, auth_client, user):
     make_entry(user, title="May", body="standup", tags="work", occurred_at=at(30))
 
     def titles(**args):
-        return sorted(result_titles(auth_client.get("/search", query_string={"q": "standup", **args})))
+        return sorted(
+            result_titles(auth_client.get("/search", query_string={"q": "standup", **args}))
+        )
 
     assert titles() == ["April first", "April second", "March", "May"]
     assert titles(tag="work") == ["April first", "March", "May"]
@@ -125,8 +130,9 @@ def test_date_filters_use_the_users_time_zone(app, auth_client, user):
     db.session.commit()
     # 23:00 UTC on 1 April is 08:00 on 2 April in Tokyo.
     make_entry(user, title="Late", body="standup", occurred_at=at(0, 23))
-    response = auth_client.get("/search", query_string={"q": "standup", "from": "2026-04-02",
-                                                        "to": "2026-04-02"})
+    response = auth_client.get(
+        "/search", query_string={"q": "standup", "from": "2026-04-02", "to": "2026-04-02"}
+    )
     assert result_titles(response) == ["Late"]
     response = auth_client.get("/search", query_string={"q": "standup", "to": "2026-04-01"})
     assert result_titles(response) == []
@@ -181,13 +187,23 @@ def test_search_after_http_create_edit_delete_restore_purge(app, auth_client, us
     from daybook.models import Entry
     from daybook.services import search
 
-    auth_client.form("/entries/new", {"title": "Journal", "body": "first-draft words",
-                                      "tags": "alpha", "occurred_at": ""})
+    auth_client.form(
+        "/entries/new",
+        {"title": "Journal", "body": "first-draft words", "tags": "alpha", "occurred_at": ""},
+    )
     entry = db.session.scalar(db.select(Entry))
     assert result_titles(auth_client.get("/search?q=draft")) == ["Journal"]
 
-    auth_client.form(f"/entries/{entry.id}/edit", {"title": "Journal", "body": "final words",
-                                                   "tags": "beta", "occurred_at": "", "version": "1"})
+    auth_client.form(
+        f"/entries/{entry.id}/edit",
+        {
+            "title": "Journal",
+            "body": "final words",
+            "tags": "beta",
+            "occurred_at": "",
+            "version": "1",
+        },
+    )
     assert result_titles(auth_client.get("/search?q=draft")) == []
     assert result_titles(auth_client.get("/search?q=final")) == ["Journal"]
     assert result_titles(auth_client.get("/search?q=beta")) == ["Journal"]

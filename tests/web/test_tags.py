@@ -15,8 +15,10 @@ def soup(response) -> BeautifulSoup:
 
 def tag_rows(client) -> list[tuple[str, str]]:
     page = soup(client.get("/tags"))
-    return [(tr.find_all("td")[0].get_text(), tr.find_all("td")[1].get_text())
-            for tr in page.select("table.tag-table tbody tr")]
+    return [
+        (tr.find_all("td")[0].get_text(), tr.find_all("td")[1].get_text())
+        for tr in page.select("table.tag-table tbody tr")
+    ]
 
 
 def search_titles(client, query: str) -> set[str]:
@@ -25,8 +27,10 @@ def search_titles(client, query: str) -> set[str]:
 
 
 def test_tags_typed_on_the_form_are_normalised(app, auth_client):
-    auth_client.form("/entries/new", {"title": "t", "body": "", "occurred_at": "",
-                                      "tags": "Work, #Shipped  work,WORK 1on1"})
+    auth_client.form(
+        "/entries/new",
+        {"title": "t", "body": "", "occurred_at": "", "tags": "Work, #Shipped  work,WORK 1on1"},
+    )
     assert tag_rows(auth_client) == [("#1on1", "1"), ("#shipped", "1"), ("#work", "1")]
 
 
@@ -40,7 +44,10 @@ def test_tag_list_counts_live_entries(app, auth_client, user):
     work = page.find("a", string="#work")
     assert work["href"] == "/entries?tag=work"
     row = work.find_parent("tr")
-    assert {a["href"] for a in row.select("td.actions a")} == {"/tags/work/edit", "/tags/work/delete"}
+    assert {a["href"] for a in row.select("td.actions a")} == {
+        "/tags/work/edit",
+        "/tags/work/delete",
+    }
 
 
 def test_empty_tag_list(app, auth_client):
