@@ -59,8 +59,16 @@ class PathSource:
         return lambda: rng.choice(paths)
 
 
-def python_load(host: str, port: int, source: PathSource, headers: dict[str, str], *,
-                connections: int, duration: float, warmup: float) -> LoadResult:
+def python_load(
+    host: str,
+    port: int,
+    source: PathSource,
+    headers: dict[str, str],
+    *,
+    connections: int,
+    duration: float,
+    warmup: float,
+) -> LoadResult:
     """Drive the server from `connections` threads, each with one keep-alive connection."""
     start = time.perf_counter()
     measure_from = start + warmup
@@ -114,7 +122,9 @@ def python_load(host: str, port: int, source: PathSource, headers: dict[str, str
         total.update(c)
     n = len(all_lat)
     return LoadResult(
-        requests=n, seconds=duration, rps=n / duration,
+        requests=n,
+        seconds=duration,
+        rps=n / duration,
         median_ms=statistics.median(all_lat) * 1000 if all_lat else float("nan"),
         p99_ms=percentile(all_lat, 99) * 1000,
         errors=sum(v for k, v in total.items() if k != "200"),
@@ -172,8 +182,17 @@ def wrk_path() -> str | None:
     return shutil.which("wrk")
 
 
-def wrk_load(host: str, port: int, source: PathSource, headers: dict[str, str], *,
-             connections: int, duration: float, warmup: float, threads: int = 2) -> LoadResult:
+def wrk_load(
+    host: str,
+    port: int,
+    source: PathSource,
+    headers: dict[str, str],
+    *,
+    connections: int,
+    duration: float,
+    warmup: float,
+    threads: int = 2,
+) -> LoadResult:
     """Drive the server with wrk (-t threads, -c connections), after a separate warm-up run."""
     wrk = wrk_path()
     assert wrk is not None  # noqa: S101 - checked by the caller
@@ -189,19 +208,28 @@ def wrk_load(host: str, port: int, source: PathSource, headers: dict[str, str], 
         threads = max(1, min(threads, connections))
 
         def run(seconds: float) -> tuple[dict, float]:
-            cmd = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-                   "--timeout", "30s", "-s", str(lua), url]
+            cmd = [
+                wrk,
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--timeout",
+                "30s",
+                "-s",
+                str(lua),
+                url,
+            ]
             cpu0 = _children_cpu()
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             cpu = _children_cpu() - cpu0
             for line in out.splitlines():
                 if line.startswith("WRKJSON "):
-                    return json.loads(line[len("WRKJSON "):]), cpu
+                    return json.loads(line[len("WRKJSON ") :]), cpu
             raise RuntimeError(f"wrk printed no summary:\n{out}")
 
-        if warmup > 0:
-            run(warmup)
+        warm_cpu = run(warmup)[1] if warmup > 0 else 0.0
         data, cpu = run(duration)
+        cpu += warm_cpu
     seconds = data["duration_us"] / 1e6
     socket_errors = data["connect"] + data["read"] + data["write"] + data["timeout"]
     statuses = {"non-200": data["non200"]} if data["non200"] else {}
@@ -209,10 +237,14 @@ def wrk_load(host: str, port: int, source: PathSource, headers: dict[str, str], 
         statuses["socket errors"] = socket_errors
     statuses["200 (approx.)"] = data["requests"] - data["non200"]
     return LoadResult(
-        requests=data["requests"], seconds=seconds, rps=data["requests"] / seconds,
-        median_ms=data["median_us"] / 1000, p99_ms=data["p99_us"] / 1000,
-        errors=data["non200"] + socket_errors, statuses=statuses,
-        client_cpu_pct=100 * cpu / seconds,
+        requests=data["requests"],
+        seconds=seconds,
+        rps=data["requests"] / seconds,
+        median_ms=data["median_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        errors=data["non200"] + socket_errors,
+        statuses=statuses,
+        client_cpu_pct=100 * cpu / (seconds + warmup),
     )
 
 

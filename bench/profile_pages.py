@@ -56,19 +56,29 @@ def main() -> int:
 
     data_dir = args.data_dir.resolve()
     facts = json.loads((data_dir / "bench-seed.json").read_text())
-    app = create_app({"DATA_DIR": str(data_dir),
-                      "DATABASE_URL": f"sqlite:///{data_dir / 'daybook.sqlite3'}",
-                      "LOG_LEVEL": "WARNING"})
+    app = create_app(
+        {
+            "DATA_DIR": str(data_dir),
+            "DATABASE_URL": f"sqlite:///{data_dir / 'daybook.sqlite3'}",
+            "LOG_LEVEL": "WARNING",
+        }
+    )
     add_floor_routes(app)
     paths = args.path or [
-        "/_bench/anonymous", "/_bench/signed-in", "/entries", "/entries?page=50", f"/entries/{facts['entry_sample'][0]}",
+        "/_bench/anonymous",
+        "/_bench/signed-in",
+        "/entries",
+        "/entries?page=50",
+        f"/entries/{facts['entry_sample'][0]}",
         f"/search?q={facts['search_word']}",
     ]
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf-token" content="([^"]+)"', page).group(1)
-    resp = client.post("/login", data={"csrf_token": token, "login": seeding.USERNAME,
-                                       "password": seeding.PASSWORD})
+    resp = client.post(
+        "/login",
+        data={"csrf_token": token, "login": seeding.USERNAME, "password": seeding.PASSWORD},
+    )
     assert resp.status_code == 302, resp.status_code  # noqa: S101
 
     with app.app_context():
@@ -100,8 +110,10 @@ def main() -> int:
             by_sql[key][1] += secs
             by_sql[key][2] = params
         sql_total = sum(s[2] for s in statements) / n
-        print(f"{wall * 1000:.2f} ms a request in-process; {len(statements) / n:.1f} SQL statements"
-              f" taking {sql_total * 1000:.2f} ms ({sql_total / wall:.0%})")
+        print(
+            f"{wall * 1000:.2f} ms a request in-process; {len(statements) / n:.1f} SQL statements"
+            f" taking {sql_total * 1000:.2f} ms ({sql_total / wall:.0%})"
+        )
         with engine.connect() as conn:
             for sql, (count, secs, params) in sorted(by_sql.items(), key=lambda kv: -kv[1][1]):
                 if count < n / 10:

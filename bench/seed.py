@@ -64,7 +64,9 @@ def make_vocabulary(rng: random.Random, size: int = 4_000) -> list[str]:
     while len(words) < size:
         syllables = rng.choice((1, 2, 2, 2, 3, 3))
         word = "".join(
-            rng.choice(ONSETS) + rng.choice(VOWELS) + (rng.choice(CODAS) if i == syllables - 1 else "")
+            rng.choice(ONSETS)
+            + rng.choice(VOWELS)
+            + (rng.choice(CODAS) if i == syllables - 1 else "")
             for i in range(syllables)
         )
         if 3 <= len(word) <= 12 and word not in seen:
@@ -120,15 +122,23 @@ class TextMaker:
             if roll < 0.10:
                 blocks.append("## " + self.title())
             elif roll < 0.22:
-                blocks.append("\n".join("- " + " ".join(self.words(2, 8)) for _ in range(self.rng.randint(2, 5))))
+                blocks.append(
+                    "\n".join(
+                        "- " + " ".join(self.words(2, 8)) for _ in range(self.rng.randint(2, 5))
+                    )
+                )
             elif roll < 0.27:
-                blocks.append("\n".join(
-                    f"- [{self.rng.choice(' x')}] " + " ".join(self.words(2, 6))
-                    for _ in range(self.rng.randint(2, 4))
-                ))
+                blocks.append(
+                    "\n".join(
+                        f"- [{self.rng.choice(' x')}] " + " ".join(self.words(2, 6))
+                        for _ in range(self.rng.randint(2, 4))
+                    )
+                )
             elif roll < 0.31:
                 a, b = self.rng.sample(self.vocabulary[:200], 2)
-                blocks.append(f"```python\ndef {a}({b}):\n    return {b} * {self.rng.randint(2, 99)}\n```")
+                blocks.append(
+                    f"```python\ndef {a}({b}):\n    return {b} * {self.rng.randint(2, 99)}\n```"
+                )
             elif roll < 0.35:
                 blocks.append("> " + self.sentence())
             blocks.append(self.paragraph())
@@ -154,11 +164,16 @@ def make_templates(maker: TextMaker, count: int) -> list[Template]:
     for _ in range(count):
         body = maker.body()
         plain = markdown.plain_text(body)
-        templates.append(Template(
-            body=body, body_html=markdown.render(body), plain=plain,
-            excerpt=markdown.excerpt(plain), word_count=markdown.word_count(plain),
-            words=frozenset(_tokens(plain)),
-        ))
+        templates.append(
+            Template(
+                body=body,
+                body_html=markdown.render(body),
+                plain=plain,
+                excerpt=markdown.excerpt(plain),
+                word_count=markdown.word_count(plain),
+                words=frozenset(_tokens(plain)),
+            )
+        )
     return templates
 
 
@@ -168,7 +183,11 @@ def make_tag_names(rng: random.Random, vocabulary: list[str]) -> list[str]:
     while len(names) < TAG_POOL_SIZE:
         word = rng.choice(pool)
         roll = rng.random()
-        name = f"{word}-{rng.choice(pool)}" if roll < 0.15 else (f"work/{word}" if roll < 0.25 else word)
+        name = (
+            f"{word}-{rng.choice(pool)}"
+            if roll < 0.15
+            else (f"work/{word}" if roll < 0.25 else word)
+        )
         if name not in names:
             names.append(name)
     return names
@@ -186,8 +205,16 @@ def migrate_and_create_user(app) -> int:
         return user.id
 
 
-def seed(app, n: int, *, seed_value: int = 20261122, templates: int = 500,
-         trashed_fraction: float = 0.01, search_fraction: float = 0.10, log=print) -> SeedReport:
+def seed(
+    app,
+    n: int,
+    *,
+    seed_value: int = 20261122,
+    templates: int = 500,
+    trashed_fraction: float = 0.01,
+    search_fraction: float = 0.10,
+    log=print,
+) -> SeedReport:
     """Migrate, create the user and insert `n` entries with tags and their search index rows."""
     from daybook.extensions import db
     from daybook.models import Entry, Tag, entry_tag
@@ -229,18 +256,30 @@ def seed(app, n: int, *, seed_value: int = 20261122, templates: int = 500,
             if idx not in chosen:
                 chosen.append(idx)
         names = sorted(tag_names[i] for i in chosen)
-        entry_rows.append({
-            "id": entry_id, "user_id": user_id, "title": title, "body": tpl.body,
-            "body_html": tpl.body_html, "excerpt": tpl.excerpt,
-            "render_version": markdown.RENDER_VERSION, "word_count": tpl.word_count,
-            "occurred_at": occurred, "created_at": created, "updated_at": created,
-            "deleted_at": created + timedelta(days=1) if trashed else None,
-            "version": 1, "visibility": "private",
-        })
+        entry_rows.append(
+            {
+                "id": entry_id,
+                "user_id": user_id,
+                "title": title,
+                "body": tpl.body,
+                "body_html": tpl.body_html,
+                "excerpt": tpl.excerpt,
+                "render_version": markdown.RENDER_VERSION,
+                "word_count": tpl.word_count,
+                "occurred_at": occurred,
+                "created_at": created,
+                "updated_at": created,
+                "deleted_at": created + timedelta(days=1) if trashed else None,
+                "version": 1,
+                "visibility": "private",
+            }
+        )
         link_rows.extend({"entry_id": entry_id, "tag_id": i + 1} for i in chosen)
         if not trashed:
             live_ids.append(entry_id)
-            fts_rows.append({"id": entry_id, "title": title, "body": tpl.plain, "tags": " ".join(names)})
+            fts_rows.append(
+                {"id": entry_id, "title": title, "body": tpl.plain, "tags": " ".join(names)}
+            )
             doc_freq.update(tpl.words | _tokens(title))
     timings["generate_s"] = time.perf_counter() - t2
 
@@ -248,11 +287,15 @@ def seed(app, n: int, *, seed_value: int = 20261122, templates: int = 500,
         engine = db.engine
         t3 = time.perf_counter()
         with engine.begin() as conn:
-            conn.execute(Tag.__table__.insert(), [
-                {"id": i + 1, "user_id": user_id, "name": name} for i, name in enumerate(tag_names)
-            ])
+            conn.execute(
+                Tag.__table__.insert(),
+                [
+                    {"id": i + 1, "user_id": user_id, "name": name}
+                    for i, name in enumerate(tag_names)
+                ],
+            )
             for start in range(0, len(entry_rows), CHUNK):
-                conn.execute(Entry.__table__.insert(), entry_rows[start:start + CHUNK])
+                conn.execute(Entry.__table__.insert(), entry_rows[start : start + CHUNK])
             if link_rows:
                 conn.execute(entry_tag.insert(), link_rows)
             timings["insert_entries_s"] = time.perf_counter() - t3
@@ -261,30 +304,39 @@ def seed(app, n: int, *, seed_value: int = 20261122, templates: int = 500,
                 "INSERT INTO entry_fts (rowid, title, body, tags) VALUES (:id, :title, :body, :tags)"
             )
             for start in range(0, len(fts_rows), CHUNK):
-                conn.execute(insert_fts, fts_rows[start:start + CHUNK])
+                conn.execute(insert_fts, fts_rows[start : start + CHUNK])
             timings["insert_index_s"] = time.perf_counter() - t4
         t5 = time.perf_counter()
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             indexed = conn.exec_driver_sql("SELECT count(*) FROM entry_fts").scalar_one()
             if indexed != len(live_ids):
-                raise RuntimeError(f"search index holds {indexed} rows for {len(live_ids)} live entries")
+                raise RuntimeError(
+                    f"search index holds {indexed} rows for {len(live_ids)} live entries"
+                )
             word = _pick_search_word(doc_freq, vocabulary, len(live_ids), search_fraction)
             matches = conn.execute(
-                sa.text("SELECT count(*) FROM entry_fts WHERE entry_fts MATCH :q"), {"q": f'"{word}"'}
+                sa.text("SELECT count(*) FROM entry_fts WHERE entry_fts MATCH :q"),
+                {"q": f'"{word}"'},
             ).scalar_one()
         timings["checkpoint_s"] = time.perf_counter() - t5
         engine.dispose()
     timings["total_s"] = time.perf_counter() - t0
     db_path = Path(app.config["DAYBOOK"].data_dir) / "daybook.sqlite3"
     return SeedReport(
-        entries=n, live_ids=live_ids, search_word=word, search_matches=matches,
-        tag_names=tag_names, timings=timings,
+        entries=n,
+        live_ids=live_ids,
+        search_word=word,
+        search_matches=matches,
+        tag_names=tag_names,
+        timings=timings,
         db_bytes=db_path.stat().st_size if db_path.exists() else 0,
     )
 
 
-def _pick_search_word(doc_freq: Counter[str], vocabulary: list[str], live: int, fraction: float) -> str:
+def _pick_search_word(
+    doc_freq: Counter[str], vocabulary: list[str], live: int, fraction: float
+) -> str:
     """Return the made-up word found in the share of entries closest to `fraction`."""
     if live == 0:
         return vocabulary[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +20,7 @@ PER_PAGE = 20
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 MAX_ID = 2**63 - 1  # larger numbers cannot even be bound as a database integer
+TITLE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")  # line breaks, NUL and other C0 controls
 
 
 @dataclass
@@ -42,7 +44,7 @@ def _clean_fields(
         errors["title"] = "Give the entry a title."
     elif len(title) > MAX_TITLE:
         errors["title"] = f"Keep the title to {MAX_TITLE} characters (it has {len(title)})."
-    elif "\x00" in title or any(ch in title for ch in "\r\n"):
+    elif TITLE_CONTROL.search(title):
         errors["title"] = "The title must be one line of text."
     if "\x00" in body:
         errors["body"] = "The text contains a NUL character, which cannot be stored."

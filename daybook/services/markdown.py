@@ -168,7 +168,7 @@ def plain_text(source: str) -> str:
     text = nh3.clean(html, tags=set(), clean_content_tags={"script", "style"})
     # The cleaner hands back HTML text; decode every entity (&nbsp;, &#39;, …), not only a few.
     text = html_lib.unescape(text)
-    return re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"[\s\x00-\x1f\x7f]+", " ", text).strip()
 
 
 def word_count(text: str) -> int:

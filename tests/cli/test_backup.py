@@ -367,3 +367,40 @@ def test_restore_refuses_a_missing_file_and_the_live_database(runner, data_dir, 
     result = runner.invoke(args=["restore", str(data_dir / "daybook.sqlite3"), "--force"])
     assert result.exit_code == 1
     assert "is the database itself" in result.output
+
+
+def test_backup_that_fails_its_integrity_check_is_not_kept(runner, monkeypatch, tmp_path):
+    monkeypatch.setattr(backup, "integrity_problem", lambda path: "row 3 missing from index")
+    result = runner.invoke(args=["backup", "--dest", str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert "failed its integrity check (row 3 missing from index)" in result.output
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_backup_of_a_damaged_database_fails_clearly(app, runner, tmp_path):
+    junk = tmp_path / "junk.sqlite3"
+    junk.write_bytes(os.urandom(8192))
+    settings = app.config["DAYBOOK"]
+    app.config["DAYBOOK"] = dataclasses.replace(settings, database_url=f"sqlite:///{junk}")
+    result = runner.invoke(args=["backup", "--dest", str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert f"The backup of {junk} failed: file is not a database." in result.output
+    assert list((tmp_path / "b").iterdir()) == []
+
+
+def test_restore_says_where_the_old_database_is_when_migrating_fails(
+    runner, user, data_dir, tmp_path, monkeypatch
+):
+    saved = _backup(runner, tmp_path)
+
+    def broken_upgrade(config, revision):
+        raise RuntimeError("migration 0002 failed")
+
+    monkeypatch.setattr(backup.command, "upgrade", broken_upgrade)
+    result = runner.invoke(args=["restore", str(saved), "--force"])
+
+    assert result.exit_code == 1
+    replaced = list(data_dir.glob("daybook.sqlite3.replaced-*"))
+    assert len(replaced) == 1
+    assert "could not be brought up to date (migration 0002 failed)" in result.output
+    assert f"the previous database is at {replaced[0]}" in result.output

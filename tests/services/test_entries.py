@@ -71,6 +71,8 @@ def test_create_entry_keeps_utc_for_other_zones(app, user):
         ({"title": "x" * 201}, "title"),
         ({"title": "two\nlines"}, "title"),
         ({"title": "nul\x00byte"}, "title"),
+        ({"title": "bell\x07 and escape\x1b[31m"}, "title"),
+        ({"title": "carriage\rreturn"}, "title"),
         ({"body": "nul\x00byte"}, "body"),
         ({"body": "a" * (1024 * 1024 + 1)}, "body"),
         ({"body": "é" * (512 * 1024 + 1)}, "body"),  # 1 MB is counted in bytes, not characters
@@ -241,12 +243,18 @@ def test_update_without_a_version_is_a_conflict(app, user):
 
 
 def test_update_with_bad_input_changes_nothing(app, user):
-    entry = make_entry(user, title="Keep", body="kept")
-    with pytest.raises(ValidationError):
-        entries.update_entry(user, entry.id, expected_version=1, title="", body="x", tags="")
+    entry = make_entry(user, title="Keep", body="kept", tags="old")
+    with pytest.raises(ValidationError) as caught:
+        entries.update_entry(user, entry.id, expected_version=1, title="", body="x", tags="c++")
+    assert set(caught.value.fields) == {"title", "tags"}
     db.session.rollback()
     stored = db.session.get(Entry, entry.id)
-    assert (stored.title, stored.body, stored.version) == ("Keep", "kept", 1)
+    assert (stored.title, stored.body, stored.version, stored.tag_names) == (
+        "Keep",
+        "kept",
+        1,
+        ["old"],
+    )
 
 
 def test_update_of_someone_elses_or_a_trashed_entry_is_not_found(app, user, other_user):

@@ -318,7 +318,6 @@ def _front_matter(document: str) -> tuple[dict, str]:
         "tab\there",
         "nel\x85line",
         "ls\u2028ps\u2029 end",
-        "del\x7fchar",
         "back\\slash",
         "emoji 🦭",
         "'single' & {braces} [x] *y*",
@@ -343,6 +342,14 @@ def test_markdown_front_matter_is_json_quoted_yaml(user, title):
     # Characters YAML does not take raw inside quotes, or reads as line breaks, are escaped.
     head = document.split("\n---\n", 1)[0]
     assert not any(ch in head for ch in "\x7f\x85\u2028\u2029\t")
+
+
+def test_yaml_values_escape_what_yaml_will_not_take_raw():
+    text = 'a\x7fb\x85c\x9fd\u2028e\u2029f\ufeffg\uffffh\t\n"\\ 🦭'
+    quoted = export.yaml_value(text)
+    assert quoted == ('"a\\u007fb\\u0085c\\u009fd\\u2028e\\u2029f\\ufeffg\\uffffh\\t\\n\\"\\\\ 🦭"')
+    assert json.loads(quoted) == text
+    assert json.loads(export.yaml_value(["x\u2028", "y"])) == ["x\u2028", "y"]
 
 
 def test_markdown_export_zips_one_file_per_entry_with_unique_names(user):

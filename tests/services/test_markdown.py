@@ -131,3 +131,7 @@ def test_excerpt_is_cut_at_a_word():
 def test_pygments_css_covers_light_and_dark():
     css = markdown.pygments_css()
     assert ".highlight" in css and "prefers-color-scheme: dark" in css
+
+
+def test_plain_text_turns_control_characters_into_spaces():
+    assert markdown.plain_text("bell\x07ring \x02marked\x03 end") == "bell ring marked end"

@@ -156,11 +156,16 @@ def test_snippets_highlight_and_escape(app, user):
 
 
 def test_control_characters_typed_into_an_entry_cannot_forge_marks(app, user):
-    make_entry(user, title="Forge \x02attempt\x03", body="text \x02<b>\x03 more")
+    entry = make_entry(user, title="Forge", body="text \x02`<b>`\x03 more \x02tail\x03")
     (hit,) = search.search_entries(user, "forge").hits
-    assert str(hit.title_html).count("<mark>") == 1
-    assert "<b>" not in str(hit.snippet_html)
-    assert "<mark>" not in str(hit.snippet_html)
+    assert str(hit.title_html) == "<mark>Forge</mark>"
+    assert str(hit.snippet_html) == "text &lt;b&gt; more tail"
+    # Rows written before titles were checked (or by hand) are cleaned when indexed, too.
+    db.session.execute(sa.update(Entry).where(Entry.id == entry.id).values(title="Forge \x02x\x03"))
+    db.session.commit()
+    search.rebuild_index()
+    (hit,) = search.search_entries(user, "forge").hits
+    assert str(hit.title_html) == "<mark>Forge</mark>  x "
 
 
 def test_results_carry_the_entry_and_its_tags(corpus):

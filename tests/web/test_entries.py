@@ -156,6 +156,13 @@ def test_bad_input_comes_back_with_400_the_input_kept_and_nothing_written(
     assert db.session.scalar(sa.select(sa.func.count(Tag.id))) == 0
 
 
+def test_a_one_megabyte_body_is_accepted(app, auth_client):
+    body = ("word " * 209_716)[: 1024 * 1024]
+    response = auth_client.form("/entries/new", entry_form(body=body))
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    assert len(db.session.scalar(sa.select(Entry.body))) == 1024 * 1024
+
+
 def test_oversized_post_gets_a_413_page(app, auth_client):
     response = auth_client.form("/entries/new", entry_form(body="a" * (5 * 1024 * 1024)))
     assert response.status_code == 413
@@ -354,8 +361,9 @@ def test_stale_edit_shows_both_versions_and_then_saves_mine(app, auth_client, us
     other_tab = auth_client.form(
         f"/entries/{entry.id}/edit",
         entry_form(
-            title="Plan",
+            title="Plan (saved)",
             body="Saved **elsewhere**.",
+            tags="theirs",
             version=version,
         ),
     )
@@ -376,7 +384,10 @@ def test_stale_edit_shows_both_versions_and_then_saves_mine(app, auth_client, us
     text = page.get_text()
     assert "changed while you were editing" in text
     saved, mine = page.select("div.compare > section")
+    assert saved.find("h3").get_text() == "Plan (saved)"
+    assert [a.get_text() for a in saved.select("ul.tags a")] == ["#theirs"]
     assert saved.find("strong").get_text() == "elsewhere"
+    assert mine.find("details").find("em").get_text() == "own"
     assert "version 2" in saved.find("h2").get_text()
     form = mine.find("form")
     assert form.find("textarea", attrs={"name": "body"}).get_text() == "My _own_ text."
