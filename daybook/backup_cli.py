@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -19,6 +19,19 @@ from daybook.errors import ValidationError
 from daybook.services.backup import DEFAULT_KEEP, BackupError
 
 SHOWN_PROBLEMS = 10
+
+
+@contextlib.contextmanager
+def _writing() -> Iterator[None]:
+    """Open this command's transactions with BEGIN IMMEDIATE, and stop doing so afterwards.
+
+    Resetting matters where commands run inside a longer-lived context (the test runner).
+    """
+    token = write_intent.set(True)
+    try:
+        yield
+    finally:
+        write_intent.reset(token)
 
 
 def _user(username: str):
@@ -65,9 +78,9 @@ def restore_command(file: Path, force: bool) -> None:
     """Replace the database with the backup FILE. Stop the server first."""
     from daybook.services import backup
 
-    write_intent.set(True)
     try:
-        result = backup.restore_backup(file, force=force)
+        with _writing():
+            result = backup.restore_backup(file, force=force)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Restored {file} into {result.database}.")
@@ -145,10 +158,10 @@ def import_command(file: Path, username: str) -> None:
     """Add the entries of a JSON export FILE to a user's journal, all or nothing."""
     from daybook.services import export
 
-    write_intent.set(True)
-    user = _user(username)
     try:
-        result = export.import_json(user, file.read_bytes())
+        with _writing():
+            user = _user(username)
+            result = export.import_json(user, file.read_bytes())
     except OSError as exc:
         raise click.ClickException(f"Cannot read {file}: {exc.strerror or exc}.") from None
     except ValidationError as exc:

@@ -8,11 +8,14 @@ import shutil
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from flask import has_app_context
 from flask.testing import FlaskClient
 
 from daybook import create_app
+from daybook.database import write_intent
 from daybook.extensions import db
+from daybook.services import passwords
 from tests.factories import PASSWORD, csrf_token_from, make_user
 
 REQUIRE_SERVICES = os.environ.get("DAYBOOK_REQUIRE_SERVICES") == "1"
@@ -44,6 +47,24 @@ class DaybookClient(FlaskClient):
         if self.csrf is None:
             self.fetch_csrf()
         return self.post(path, data={"csrf_token": self.csrf, **(data or {})}, **kwargs)
+
+
+_CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+_CHEAP_DUMMY = _CHEAP_HASHER.hash("not-a-real-password")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(monkeypatch):
+    # argon2id at full cost spends ~0.1 s a login; the rules under test do not depend on it.
+    monkeypatch.setattr(passwords, "_hasher", _CHEAP_HASHER)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", _CHEAP_DUMMY)
+
+
+@pytest.fixture(autouse=True)
+def _reset_write_intent():
+    # CLI groups mark their context as writing; do not let that leak into later tests.
+    yield
+    write_intent.set(False)
 
 
 @pytest.fixture(autouse=True)

@@ -321,6 +321,14 @@ def _future_revision(path: Path, good: Path) -> None:
     conn.close()
 
 
+def _no_revision(path: Path, good: Path) -> None:
+    shutil.copyfile(good, path)
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM alembic_version")
+    conn.commit()
+    conn.close()
+
+
 def _corrupt_page(path: Path, good: Path) -> None:
     data = bytearray(good.read_bytes())
     page = 4096
@@ -338,6 +346,7 @@ def _corrupt_page(path: Path, good: Path) -> None:
         (_empty, "is not a Daybook database"),
         (_other_sqlite, "is not a Daybook database"),
         (_future_revision, "does not know"),
+        (_no_revision, "does not record one schema revision"),
         (_corrupt_page, "is not a usable SQLite database"),
     ],
 )

@@ -175,3 +175,13 @@ def test_import_needs_an_existing_file_and_user(runner, user, tmp_path):
     result = runner.invoke(args=["import", str(path), "--user", "nobody"])
     assert result.exit_code == 1
     assert "No user named 'nobody'" in result.output
+
+
+def test_import_and_restore_do_not_leave_write_intent_set(runner, user, tmp_path):
+    from daybook.database import write_intent
+
+    path = tmp_path / "empty.json"
+    path.write_text('{"format": "daybook-export", "version": 1, "entries": []}')
+    assert runner.invoke(args=["import", str(path), "--user", "alice"]).exit_code == 0
+    assert runner.invoke(args=["restore", str(tmp_path / "none"), "--force"]).exit_code == 1
+    assert write_intent.get() is False

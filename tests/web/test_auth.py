@@ -83,6 +83,10 @@ def test_setup_is_gone_once_an_account_exists(client, user):
     assert users.count_users() == 1
 
 
+def test_root_sends_a_logged_in_user_to_their_entries(auth_client):
+    assert auth_client.get("/").headers["Location"] == "/entries"
+
+
 def test_setup_errors_keep_input_but_never_the_password(client):
     client.fetch_csrf("/setup")
     response = client.form(
