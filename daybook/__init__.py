@@ -31,6 +31,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(settings.flask_config())
     app.config.update(config)
 
+    register_proxy(app)
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
@@ -59,6 +60,15 @@ def _defaults() -> dict[str, Any]:
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_SSL_STRICT": True,
     }
+
+
+def register_proxy(app: Flask) -> None:
+    """Trust X-Forwarded-* from exactly as many proxies as configured, and no more."""
+    count = app.config["DAYBOOK"].proxy_count
+    if count:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
 
 
 def register_logging(app: Flask) -> None:

@@ -58,7 +58,7 @@ def _user(username: str):
 )
 @with_appcontext
 def backup_command(dest: Path | None, keep: int) -> None:
-    """Copy the database, consistently and while it runs, into a checked, timestamped file."""
+    """Copy the database to a checked, timestamped file; safe while it runs."""
     from daybook.services import backup
 
     try:
@@ -155,7 +155,7 @@ def export_command(username: str, fmt: str, output: Path | None) -> None:
 @click.option("--user", "username", required=True, help="Whose journal to add the entries to.")
 @with_appcontext
 def import_command(file: Path, username: str) -> None:
-    """Add the entries of a JSON export FILE to a user's journal, all or nothing."""
+    """Import a JSON export FILE into a user's journal, all or nothing."""
     from daybook.services import export
 
     try:

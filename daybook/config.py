@@ -31,6 +31,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "TRASH_DAYS": ("30", "Days an entry stays in the trash before it is purged."),
     "MAX_UPLOAD_MB": ("4", "Largest request body accepted, in megabytes."),
     "BACKUP_DIR": (None, "Where `daybook backup` writes; `<data dir>/backups` when unset."),
+    "PROXY_COUNT": ("0", "How many reverse proxies in front set X-Forwarded-* headers."),
 }
 
 
@@ -57,6 +58,7 @@ class Settings:
     trash_days: int
     max_upload_mb: int
     backup_dir: Path
+    proxy_count: int = 0
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask config keys these settings imply."""
@@ -194,4 +196,5 @@ def load_settings(
         trash_days=_int("TRASH_DAYS", environ, 1, 3650),
         max_upload_mb=_int("MAX_UPLOAD_MB", environ, 2, 1024),
         backup_dir=backup_dir,
+        proxy_count=_int("PROXY_COUNT", environ, 0, 10),
     )

@@ -6,7 +6,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from daybook.errors import Conflict, ValidationError
+from daybook.errors import Conflict, NotFound, ValidationError
 from daybook.services import entries, markdown
 from daybook.web import bp
 from daybook.web.filters import datetime_local
@@ -88,10 +88,17 @@ def entry_detail(entry_id: int):
 @login_required
 def entry_edit(entry_id: int):
     """Edit an entry; a save against an older version shows both and lets the user choose."""
-    entry = entries.get_entry(current_user, entry_id)
     if request.method == "GET":
+        entry = entries.get_entry(current_user, entry_id)
         return render_template("entries/form.html", form=_form_from(entry), errors={}, entry=entry)
     form = entry_fields() | {"version": request.form.get("version", "")}
+    try:
+        entry = entries.get_entry(current_user, entry_id)
+    except NotFound:
+        # Trashed in another tab while this one was editing: keep the user's text, let them
+        # save it as a new entry or restore the old one, rather than answer 404 and lose it.
+        trashed = entries.get_entry(current_user, entry_id, trashed=True)
+        return render_template("entries/trashed_conflict.html", form=form, current=trashed), 409
     if request.form.get("action") == "preview":
         return render_template(
             "entries/form.html", form=form, errors={}, entry=entry, preview=_preview(form["body"])

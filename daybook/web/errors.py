@@ -20,8 +20,11 @@ MESSAGES = {
     429: ("Slow down", "Too many attempts. Wait a little and try again."),
     500: ("Something went wrong", "Daybook hit an unexpected error. Nothing you saved was lost."),
     503: ("Busy", "Daybook is busy or its storage is unavailable. Try again in a moment."),
-    507: ("Disk full", "The disk Daybook writes to is full, so this change was not saved. "
-          "Everything saved before is intact; free some space and try again."),
+    507: (
+        "Disk full",
+        "The disk Daybook writes to is full, so this change was not saved. "
+        "Everything saved before is intact; free some space and try again.",
+    ),
 }
 
 

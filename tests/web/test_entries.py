@@ -503,7 +503,9 @@ def test_trashed_entry_cannot_be_edited_or_deleted_again(app, auth_client, user)
     entry = make_entry(user, body="keep")
     entries.trash_entry(user, entry.id)
     assert auth_client.get(f"/entries/{entry.id}/edit").status_code == 404
-    assert auth_client.form(f"/entries/{entry.id}/edit", entry_form(version="2")).status_code == 404
+    # A save into a trashed entry changes nothing but keeps the text on a 409 page (tested below).
+    assert auth_client.form(f"/entries/{entry.id}/edit", entry_form(version="2")).status_code == 409
+    assert entries.get_entry(user, entry.id, trashed=True).body == "keep"
     assert auth_client.form(f"/entries/{entry.id}/delete").status_code == 404
 
 
@@ -558,3 +560,19 @@ def test_word_count_in_the_list_is_singular_for_one_word(app, auth_client, user)
     make_entry(user, body="Alone")
     meta = soup(auth_client.get("/entries")).find("p", class_="meta").get_text()
     assert re.search(r"\b1 word\b", meta) and "words" not in meta
+
+
+def test_saving_an_entry_trashed_in_another_tab_keeps_the_text(app, auth_client, user):
+    from tests.factories import make_entry
+
+    entry = make_entry(user, title="Draft", body="old")
+    entry_id = entry.id
+    auth_client.form(f"/entries/{entry_id}/delete")
+    response = auth_client.form(
+        f"/entries/{entry_id}/edit",
+        {"title": "Draft", "body": "my precious new paragraph", "tags": "", "version": "1"},
+    )
+    assert response.status_code == 409
+    page = response.get_data(as_text=True)
+    assert "my precious new paragraph" in page and "moved to the trash" in page
+    assert f"/entries/{entry_id}/restore" in page

@@ -90,3 +90,16 @@ def test_disk_full_gets_a_clear_page_and_nothing_is_half_written(app, auth_clien
     response = auth_client.form("/entries/new", {"title": "t", "body": "b"})
     assert response.status_code == 507
     assert "disk Daybook writes to is full" in response.get_data(as_text=True)
+
+
+def test_proxy_count_trusts_forwarded_address_only_when_configured(make_app, user):
+    from flask import request
+
+    seen = []
+    direct = make_app()
+    direct.before_request(lambda: seen.append(request.remote_addr))
+    direct.test_client().get("/login", headers={"X-Forwarded-For": "203.0.113.9"})
+    proxied = make_app(PROXY_COUNT=1)
+    proxied.before_request(lambda: seen.append(request.remote_addr))
+    proxied.test_client().get("/login", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert seen == ["127.0.0.1", "203.0.113.9"]
