@@ -34,9 +34,10 @@ class Page:
         return self.page > 1
 
 
-def _clean_fields(
+def clean_fields(
     title: str, body: str, occurred_at: datetime | None
 ) -> tuple[str, str, dict[str, str]]:
+    """Return the title and body as stored, and a message for each field that breaks a rule."""
     errors: dict[str, str] = {}
     title = (title or "").strip()
     body = (body or "").replace("\r\n", "\n")
@@ -68,7 +69,8 @@ def _render(entry: Entry) -> str:
     return plain
 
 
-def _apply(entry: Entry, user: User, *, title: str, body: str, tag_names: list[str]) -> None:
+def apply_fields(entry: Entry, user: User, *, title: str, body: str, tag_names: list[str]) -> None:
+    """Write checked fields, the rendered HTML and the search row; the caller commits."""
     entry.title = title
     entry.body = body
     plain = _render(entry)
@@ -89,7 +91,7 @@ def create_entry(
 
     Raises: ValidationError naming each bad field.
     """
-    title, body, errors = _clean_fields(title, body, occurred_at)
+    title, body, errors = clean_fields(title, body, occurred_at)
     try:
         tag_names = tag_service.parse_tags(tags)
     except ValidationError as exc:
@@ -106,7 +108,7 @@ def create_entry(
         visibility="private",
     )
     db.session.add(entry)
-    _apply(entry, user, title=title, body=body, tag_names=tag_names)
+    apply_fields(entry, user, title=title, body=body, tag_names=tag_names)
     db.session.commit()
     return entry
 
@@ -151,7 +153,7 @@ def update_entry(
     Raises: NotFound; ValidationError; Conflict (with the saved entry) when it changed since.
     """
     entry = get_entry(user, entry_id)
-    title, body, errors = _clean_fields(title, body, occurred_at)
+    title, body, errors = clean_fields(title, body, occurred_at)
     try:
         tag_names = tag_service.parse_tags(tags)
     except ValidationError as exc:
@@ -171,7 +173,7 @@ def update_entry(
     db.session.refresh(entry, ["version", "updated_at"])
     if occurred_at is not None:
         entry.occurred_at = occurred_at
-    _apply(entry, user, title=title, body=body, tag_names=tag_names)
+    apply_fields(entry, user, title=title, body=body, tag_names=tag_names)
     db.session.commit()
     return entry
 

@@ -219,7 +219,7 @@ def _entry(raw: Any, where: str, errors: dict[str, str]) -> ImportedEntry | None
     created_at = _time(raw.get("created_at"), "created_at", problems, required=False)
     updated_at = _time(raw.get("updated_at"), "updated_at", problems, required=False)
     deleted_at = _time(raw.get("deleted_at"), "deleted_at", problems, required=False)
-    title, body, field_errors = entries._clean_fields(title, body, occurred_at)
+    title, body, field_errors = entries.clean_fields(title, body, occurred_at)
     for key, message in field_errors.items():
         problems.setdefault(key, message)
     tags = raw.get("tags", [])
@@ -312,7 +312,9 @@ def import_json(user: User, raw: bytes | str) -> ImportResult:
             db.session.add(entry)
             # The entry service's own rendering, tagging and indexing, without its commit:
             # the whole file goes in as one transaction.
-            entries._apply(entry, user, title=record.title, body=record.body, tag_names=record.tags)
+            entries.apply_fields(
+                entry, user, title=record.title, body=record.body, tag_names=record.tags
+            )
             if record.deleted_at is not None:
                 search.unindex_entry(entry.id)
             created += 1
