@@ -26,7 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     overrides = {ENV_PREFIX + k: str(config.pop(k)) for k in list(config) if k in SETTINGS}
     settings = load_settings(overrides=overrides)
 
-    app = Flask(__name__, instance_path=str(settings.data_dir))
+    app = _openapi_app(str(settings.data_dir))
     app.config.update(_defaults())
     app.config.update(settings.flask_config())
     app.config.update(config)
@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_logging(app)
     register_extensions(app)
     register_blueprints(app)
+    register_api(app)
     register_errorhandlers(app)
     register_security_headers(app)
     register_template_helpers(app)
@@ -59,6 +60,11 @@ def _defaults() -> dict[str, Any]:
         # A journal editor stays open for hours; the token lives as long as the session.
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_SSL_STRICT": True,
+        "RATELIMIT_STORAGE_URI": "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_HEADER_LIMIT": "RateLimit-Limit",
+        "RATELIMIT_HEADER_REMAINING": "RateLimit-Remaining",
+        "RATELIMIT_HEADER_RESET": "RateLimit-Reset",
     }
 
 
@@ -80,7 +86,7 @@ def register_logging(app: Flask) -> None:
 def register_extensions(app: Flask) -> None:
     from daybook import models  # noqa: F401 - registers every table on the metadata
     from daybook.database import include_object, register_database
-    from daybook.extensions import csrf, db, login_manager, migrate
+    from daybook.extensions import csrf, db, limiter, login_manager, migrate
     from daybook.services import auth
     from daybook.sessions import init_sessions
 
@@ -95,6 +101,7 @@ def register_extensions(app: Flask) -> None:
     )
     init_sessions(app)
     csrf.init_app(app)
+    limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "web.login"
     login_manager.login_message = "Please log in to see that page."
@@ -107,6 +114,34 @@ def register_blueprints(app: Flask) -> None:
     from daybook.web import bp as web_bp
 
     app.register_blueprint(web_bp)
+
+
+def _openapi_app(instance_path: str) -> Flask:
+    # flask-openapi3's OpenAPI is a Flask app that also builds the OpenAPI document from the
+    # API's pydantic models; its own documentation UI loads from a CDN, so ours replaces it.
+    from flask_openapi3 import Info, OpenAPI
+
+    from daybook.api.errors import from_pydantic
+
+    return OpenAPI(
+        __name__,
+        instance_path=instance_path,
+        info=Info(
+            title="Daybook API", version="1", description="The journal, over JSON. See docs/api.md."
+        ),
+        security_schemes={"bearer": {"type": "http", "scheme": "bearer"}},
+        validation_error_status=422,
+        validation_error_callback=from_pydantic,
+        doc_ui=False,
+    )
+
+
+def register_api(app: Flask) -> None:
+    from daybook.api import register_api as register
+    from daybook.api.docs import register as register_docs
+
+    register(app)
+    register_docs(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "MAX_UPLOAD_MB": ("4", "Largest request body accepted, in megabytes."),
     "BACKUP_DIR": (None, "Where `daybook backup` writes; `<data dir>/backups` when unset."),
     "PROXY_COUNT": ("0", "How many reverse proxies in front set X-Forwarded-* headers."),
+    "CORS_ORIGINS": ("", "Other origins (comma-separated) whose pages may call the API."),
+    "API_RATE_LIMIT": ("300/minute", "Requests allowed per token and per client address."),
 }
 
 
@@ -59,6 +62,8 @@ class Settings:
     max_upload_mb: int
     backup_dir: Path
     proxy_count: int = 0
+    cors_origins: tuple[str, ...] = ()
+    api_rate_limit: str = "300/minute"
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask config keys these settings imply."""
@@ -197,4 +202,31 @@ def load_settings(
         max_upload_mb=_int("MAX_UPLOAD_MB", environ, 2, 1024),
         backup_dir=backup_dir,
         proxy_count=_int("PROXY_COUNT", environ, 0, 10),
+        cors_origins=_origins(environ),
+        api_rate_limit=_rate_limit(environ),
     )
+
+
+def _origins(environ: dict[str, str]) -> tuple[str, ...]:
+    origins = tuple(
+        o.strip().rstrip("/") for o in (_env("CORS_ORIGINS", environ) or "").split(",") if o.strip()
+    )
+    for origin in origins:
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?", origin):
+            raise ConfigError(
+                f"{ENV_PREFIX}CORS_ORIGINS holds {origin!r}, which is not an origin like https://example.com."
+            )
+    return origins
+
+
+def _rate_limit(environ: dict[str, str]) -> str:
+    from limits import parse_many
+
+    raw = _env("API_RATE_LIMIT", environ) or ""
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{ENV_PREFIX}API_RATE_LIMIT {raw!r} is not a rate like 300/minute."
+        ) from None
+    return raw

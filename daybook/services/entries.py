@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from daybook.errors import Conflict, NotFound, ValidationError
 from daybook.extensions import db
-from daybook.models import Entry, Tag, User, entry_tag, utcnow
+from daybook.models import Entry, IdempotentRequest, Tag, User, entry_tag, utcnow
 from daybook.services import markdown, search
 from daybook.services import tags as tag_service
 
@@ -86,10 +86,11 @@ def create_entry(
     body: str = "",
     tags: str | list[str] | None = None,
     occurred_at: datetime | None = None,
+    idempotency: tuple[str, str] | None = None,
 ) -> Entry:
-    """Write a new entry.
+    """Write a new entry; with `idempotency` (key, request fingerprint) record it under that key.
 
-    Raises: ValidationError naming each bad field.
+    Raises: ValidationError naming each bad field; IntegrityError when the key was taken meanwhile.
     """
     title, body, errors = clean_fields(title, body, occurred_at)
     try:
@@ -109,6 +110,17 @@ def create_entry(
     )
     db.session.add(entry)
     apply_fields(entry, user, title=title, body=body, tag_names=tag_names)
+    if idempotency is not None:
+        # Same transaction as the entry: either both exist or neither does.
+        db.session.add(
+            IdempotentRequest(
+                user_id=user.id,
+                key=idempotency[0],
+                fingerprint=idempotency[1],
+                entry_id=entry.id,
+                created_at=now,
+            )
+        )
     db.session.commit()
     return entry
 
@@ -176,6 +188,15 @@ def update_entry(
     apply_fields(entry, user, title=title, body=body, tag_names=tag_names)
     db.session.commit()
     return entry
+
+
+def find_idempotent(user: User, key: str) -> IdempotentRequest | None:
+    """Return what was recorded under an Idempotency-Key, if anything."""
+    return db.session.scalar(
+        sa.select(IdempotentRequest).where(
+            IdempotentRequest.user_id == user.id, IdempotentRequest.key == key
+        )
+    )
 
 
 def list_entries(

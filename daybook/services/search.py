@@ -264,3 +264,12 @@ def tag_names_of(entry_ids: list[int]) -> dict[int, list[str]]:
     for entry_id, name in rows:
         result[entry_id].append(name)
     return result
+
+
+def match_clause(query: str) -> sa.ColumnElement[bool]:
+    """Return a filter on Entry for entries matching a query (nothing for an empty query)."""
+    expr = parse_query(query).fts()
+    if expr is None or not _is_sqlite():
+        return sa.false()
+    matching = sa.select(sa.literal_column("rowid")).select_from(sa.table("entry_fts"))
+    return Entry.id.in_(matching.where(sa.text("entry_fts MATCH :fts_q").bindparams(fts_q=expr)))

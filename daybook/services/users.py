@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from daybook.errors import NotFound, ValidationError
 from daybook.extensions import db
 from daybook.models import LoginSession, User
-from daybook.services import passwords
+from daybook.services import passwords, tokens
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
 NOT_CURRENT = "This is not your current password."
@@ -161,6 +161,7 @@ def set_password(user: User, new_password: str, confirm: str | None = None) -> N
         raise ValidationError(errors)
     user.password_hash = passwords.hash_password(new_password)
     db.session.execute(sa.delete(LoginSession).where(LoginSession.user_id == user.id))
+    tokens.revoke_all(user.id)
     db.session.commit()
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from daybook import errors
+from daybook.api.errors import from_http_exception, problem
 from daybook.extensions import db
 from daybook.request_log import log
 
@@ -43,6 +44,8 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException):
         if exc.code is None or exc.code < 400:
             return exc
+        if request.path.startswith("/api/"):
+            return from_http_exception(exc)  # unrouted API paths answer in JSON too
         headers = dict(exc.get_headers())
         headers.pop("Content-Type", None)
         message = exc.description if exc.code in (400, 405) and exc.description else None
@@ -74,12 +77,22 @@ def register(app: Flask) -> None:
         db.session.rollback()
         text = str(exc.orig).lower()
         log().error("storage error", error=text[:200])
-        if "disk is full" in text or "no space left" in text:
+        full = "disk is full" in text or "no space left" in text
+        if request.path.startswith("/api/"):
+            if full:
+                return problem(507, "The disk is full; nothing was saved.")
+            return problem(503, "Storage is busy or unavailable.", headers={"Retry-After": "5"})
+        if full:
             return error_page(507)
         return error_page(503, headers={"Retry-After": "5"})
 
     @app.errorhandler(InternalServerError)
     def server_error(exc):
         db.session.rollback()
+        if request.path.startswith("/api/"):
+            log().error(
+                "unhandled error", error=repr(getattr(exc, "original_exception", exc))[:500]
+            )
+            return problem(500, "Daybook hit an unexpected error.")
         log().error("unhandled error", error=repr(getattr(exc, "original_exception", exc))[:500])
         return error_page(500)

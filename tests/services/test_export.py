@@ -271,7 +271,7 @@ def test_import_rolls_back_when_a_write_fails_midway(user, monkeypatch):
             ],
         }
     )
-    real_apply = entries._apply
+    real_apply = entries.apply_fields
     calls = []
 
     def failing_apply(*args, **kwargs):
@@ -280,7 +280,7 @@ def test_import_rolls_back_when_a_write_fails_midway(user, monkeypatch):
             raise RuntimeError("disk full")
         return real_apply(*args, **kwargs)
 
-    monkeypatch.setattr(entries, "_apply", failing_apply)
+    monkeypatch.setattr(entries, "apply_fields", failing_apply)
     with pytest.raises(RuntimeError):
         export.import_json(user, doc)
     assert _count(user) == 0
