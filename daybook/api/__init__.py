@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 from daybook import errors as domain
 from daybook.api.errors import from_domain, from_http_exception, problem
 from daybook.api.schemas import problems
+from daybook.extensions import limiter
 from daybook.services import tokens
 
 PUBLIC_ENDPOINTS = {"api.auth_token", "api.auth_refresh"}
@@ -24,7 +25,9 @@ bp = APIBlueprint(
     __name__,
     url_prefix="/api/v1",
     abp_security=[{"bearer": []}],
-    abp_responses=problems(400, 401, 403, 413, 415, 429),
+    # 422 here too: a bad path or query parameter can fail validation on any route, and
+    # flask-openapi3 would otherwise document that answer as its own application/json list.
+    abp_responses=problems(400, 401, 403, 413, 415, 422, 429),
 )
 TAG_ENTRIES = Tag(name="entries", description="Journal entries and the trash")
 TAG_TAGS = Tag(name="tags", description="Tags with counts, rename, merge, delete")
@@ -124,10 +127,9 @@ def http_error(exc: HTTPException) -> Response:
 def register_api(app: Flask) -> None:
     """Mount the API, exempt from form CSRF (it checks its own), with CORS for listed origins."""
     from daybook.api import auth, entries, tags  # noqa: F401 - routes register on import
-    from daybook.extensions import csrf, limiter
+    from daybook.extensions import csrf
 
     csrf.exempt(bp)
-    limiter.limit(lambda: current_app.config["DAYBOOK"].api_rate_limit, key_func=_rate_key)(bp)
     app.register_api(bp)  # type: ignore[attr-defined]
     origins = app.config["DAYBOOK"].cors_origins
     if origins:
@@ -160,4 +162,13 @@ def _rate_key() -> str:
         import hashlib
 
         return "token:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
-    return "addr:" + (request.remote_addr or "unknown")
+    return "caller:" + (request.remote_addr or "unknown")  # distinct from the per-address key
+
+
+def _api_rate() -> str:
+    return current_app.config["DAYBOOK"].api_rate_limit
+
+
+# Once, at import: the blueprint is shared by every app a process builds (tests build many).
+limiter.limit(_api_rate, key_func=_rate_key)(bp)
+limiter.limit(_api_rate, key_func=lambda: "addr:" + (request.remote_addr or "unknown"))(bp)

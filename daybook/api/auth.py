@@ -32,10 +32,12 @@ def _pair(pair: tokens.TokenPair) -> Response:
     return json_response(body, headers={"Cache-Control": "no-store"})
 
 
+# `security=[{}]` documents "no credentials needed": flask-openapi3 appends the blueprint's
+# bearer requirement, so an empty list would leave the login routes documented as needing one.
 @bp.post(
     "/auth/token",
     tags=[TAG_AUTH],
-    security=[],
+    security=[{}],
     responses={200: TokenPairOut, **problems(401, 422, 429)},
 )
 def auth_token(body: PasswordLogin):
@@ -50,7 +52,7 @@ def auth_token(body: PasswordLogin):
 @bp.post(
     "/auth/refresh",
     tags=[TAG_AUTH],
-    security=[],
+    security=[{}],
     responses={200: TokenPairOut, **problems(401, 422)},
 )
 def auth_refresh(body: RefreshRequest):

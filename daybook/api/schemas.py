@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class Strict(BaseModel):
@@ -16,19 +17,32 @@ class Strict(BaseModel):
 
 # -- requests ------------------------------------------------------------------------------------
 
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: object) -> object:
+    # Left alone, pydantic reads a number (or a numeric string) as Unix time; the document
+    # promises an RFC 3339 string, so hold requests to that.
+    if isinstance(value, str) and _RFC3339.fullmatch(value):
+        return value
+    raise ValueError("Expected an RFC 3339 date-time with an offset, like 2025-01-31T09:00:00Z.")
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+
 
 class EntryCreate(Strict):
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(default="", max_length=1_048_576)
     tags: list[str] = Field(default_factory=list, max_length=50)
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Timestamp | None = None
 
 
 class EntryUpdate(Strict):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body: str | None = Field(default=None, max_length=1_048_576)
     tags: list[str] | None = Field(default=None, max_length=50)
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Timestamp | None = None
 
 
 class TagUpdate(Strict):
@@ -40,7 +54,7 @@ class TagUpdate(Strict):
 class TokenCreate(Strict):
     name: str = Field(min_length=1, max_length=100)
     scopes: list[Literal["read", "write"]] = Field(min_length=1, max_length=2)
-    expires_at: AwareDatetime | None = None
+    expires_at: Timestamp | None = None
 
 
 class PasswordLogin(Strict):
@@ -73,8 +87,8 @@ class EntryQuery(BaseModel):
 
     tag: str | None = Field(default=None, max_length=64)
     q: str | None = Field(default=None, max_length=500)
-    from_: AwareDatetime | None = Field(default=None, alias="from")
-    to: AwareDatetime | None = None
+    from_: Timestamp | None = Field(default=None, alias="from")
+    to: Timestamp | None = None
     sort: Literal["-occurred_at", "occurred_at", "-updated_at", "updated_at"] = "-occurred_at"
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=20, ge=1, le=100)
@@ -91,8 +105,8 @@ class SearchQuery(BaseModel):
 
     q: str = Field(min_length=1, max_length=500)
     tag: str | None = Field(default=None, max_length=64)
-    from_: AwareDatetime | None = Field(default=None, alias="from")
-    to: AwareDatetime | None = None
+    from_: Timestamp | None = Field(default=None, alias="from")
+    to: Timestamp | None = None
     page: int = Field(default=1, ge=1, le=100_000)
 
 
