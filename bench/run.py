@@ -346,12 +346,19 @@ def measure(
         wait_for_quiet(args)
         out = measure_once(server, source, headers, args, use_wrk)
         out["attempts"] = attempt + 1
-        if out["foreign_cpu_pct"] <= args.max_other_cpu:
+        noisy = out["foreign_cpu_pct"] > args.max_other_cpu
+        lopsided = unbalanced(out, args)
+        if not noisy and not lopsided:
             break
         if attempt < args.retries:
-            log(
-                f"    noisy: other processes used {out['foreign_cpu_pct']:.0f}% CPU; measuring again"
-            )
+            why = []
+            if noisy:
+                why.append(f"other processes used {out['foreign_cpu_pct']:.0f}% CPU")
+            if lopsided:
+                why.append(f"workers' CPU shares {out['worker_cpu_shares']}")
+            log(f"    {' and '.join(why)}; measuring again")
+    out["noisy"] = noisy
+    out["unbalanced"] = lopsided
     return out
 
 
@@ -361,6 +368,7 @@ def measure_once(
     cpu0 = server.cpu_seconds()
     busy0 = machine_busy_seconds()
     pids0 = server.worker_pids()
+    per_worker0 = {pid: proc_cpu_seconds(pid) for pid in pids0}
     kwargs = {"connections": args.connections, "duration": args.duration, "warmup": args.warmup}
     if use_wrk:
         result = loadgen.wrk_load(
@@ -378,9 +386,22 @@ def measure_once(
     approx_requests = result.rps * wall
     out["server_cpu_ms_per_req"] = 1000 * cpu / approx_requests if approx_requests else None
     out["server_cpu_pct"] = 100 * cpu / wall
+    # Keep-alive connections stay with the worker that accepted them, and all 8 can land on
+    # one worker, which then uses one core while the other idles. Record how the work was shared.
+    per_worker = [proc_cpu_seconds(pid) - per_worker0[pid] for pid in pids0]
+    total = sum(per_worker)
+    out["worker_cpu_shares"] = (
+        sorted((round(w / total, 2) for w in per_worker), reverse=True) if total else []
+    )
     if server.worker_pids() != pids0:
         out["workers_restarted"] = True
     return out
+
+
+def unbalanced(out: dict, args) -> bool:
+    """True when one worker did nearly all the work although there were more workers than that."""
+    shares = out.get("worker_cpu_shares") or []
+    return len(shares) >= 2 and min(args.workers, os.cpu_count() or 1) >= 2 and shares[0] > 0.8
 
 
 def median(values: list[float]) -> float:
@@ -670,6 +691,7 @@ def benchmark(
                 f"  p99 {r['p99_ms']:7.2f} ms  errors {r['errors']}"
                 f"  server CPU {r['server_cpu_ms_per_req']:.2f} ms/req"
                 f"  client CPU {r['client_cpu_pct']:.0f}%  other CPU {r['foreign_cpu_pct']:.0f}%"
+                f"  worker CPU shares {r['worker_cpu_shares']}"
             )
         runs.append(run)
     memory = {"daybook": daybook.memory(), "hello": hello.memory()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from flask import Flask, Response, current_app, g, request
@@ -9,6 +10,7 @@ from flask_login import current_user
 from flask_openapi3 import APIBlueprint, Tag
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.exceptions import HTTPException
+from wtforms.validators import ValidationError as BadCSRFToken
 
 from daybook import errors as domain
 from daybook.api.errors import from_domain, from_http_exception, problem
@@ -63,13 +65,19 @@ def _foreign_origin() -> bool:
 
 
 def _check_body() -> Response | None:
-    request.max_content_length = MAX_BODY
+    # One byte over the limit: a streamed body (no Content-Length) is cut there, not refused.
+    request.max_content_length = MAX_BODY + 1
     if request.content_length is not None and request.content_length > MAX_BODY:
+        return problem(413, "The request body is larger than 2 MB.")
+    if len(request.get_data(cache=True)) > MAX_BODY:
         return problem(413, "The request body is larger than 2 MB.")
     if request.method in ("POST", "PATCH", "PUT") and (request.content_length or request.data):
         if not request.is_json:
             return problem(415, "Send the body as application/json.")
-        if request.get_json(silent=True) is None:
+        try:
+            # Parse once here; a body of `null` is JSON too, and is left to the schema (422).
+            json.loads(request.get_data())
+        except ValueError:
             return problem(400, "The body is not valid JSON.")
     return None
 
@@ -100,7 +108,8 @@ def authenticate() -> Response | None:
             )
     except tokens.InvalidToken as exc:
         return problem(401, str(exc), headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-    except CSRFError:
+    except (CSRFError, BadCSRFToken):
+        # validate_csrf raises wtforms' ValidationError for a missing or forged token.
         return problem(
             403, "Calls from a browser session need the page's CSRF token in X-CSRFToken."
         )
@@ -156,19 +165,29 @@ def register_api(app: Flask) -> None:
         )
 
 
-def _rate_key() -> str:
+def _sent_bearer() -> str | None:
     header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        import hashlib
+    return header[7:].strip() if header[:7].lower() == "bearer " else None
 
-        return "token:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()[:32]
-    return "caller:" + (request.remote_addr or "unknown")  # distinct from the per-address key
+
+def _token_key() -> str:
+    return "token:" + hashlib.sha256((_sent_bearer() or "").encode()).hexdigest()[:32]
+
+
+def _address_key() -> str:
+    return "addr:" + (request.remote_addr or "unknown")
+
+
+def _without_token() -> bool:
+    return _sent_bearer() is None
 
 
 def _api_rate() -> str:
     return current_app.config["DAYBOOK"].api_rate_limit
 
 
-# Once, at import: the blueprint is shared by every app a process builds (tests build many).
-limiter.limit(_api_rate, key_func=_rate_key)(bp)
-limiter.limit(_api_rate, key_func=lambda: "addr:" + (request.remote_addr or "unknown"))(bp)
+# One bucket for the whole API (shared limits, not one per route), counted per token and per
+# client address, so made-up tokens buy no fresh allowance. Registered once, at import: the
+# blueprint and the limiter are shared by every app a process builds (tests build many).
+limiter.shared_limit(_api_rate, "api-token", key_func=_token_key, exempt_when=_without_token)(bp)
+limiter.shared_limit(_api_rate, "api-address", key_func=_address_key)(bp)

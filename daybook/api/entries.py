@@ -16,10 +16,12 @@ from daybook.api.schemas import (
     EntryList,
     EntryOut,
     EntryPath,
+    EntryPreview,
     EntryQuery,
     EntryUpdate,
     Me,
     PageQuery,
+    PreviewOut,
     SearchHit,
     SearchQuery,
     SearchResults,
@@ -28,7 +30,7 @@ from daybook.api.schemas import (
 from daybook.errors import Conflict
 from daybook.extensions import db
 from daybook.models import Entry
-from daybook.services import entries, entry_pages, search
+from daybook.services import entries, entry_pages, markdown, search
 
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,200}$")
 
@@ -212,6 +214,19 @@ def entry_delete(path: EntryPath):
 def entry_restore(path: EntryPath):
     """Bring an entry back from the trash."""
     return _entry_response(entries.restore_entry(caller(), path.entry_id))
+
+
+@bp.post("/entries/preview", tags=[TAG_ENTRIES], responses={200: PreviewOut, **problems(422)})
+def entry_preview(body: EntryPreview):
+    """Render Markdown as an entry's html would be, without saving anything."""
+    return json_response(PreviewOut(html=markdown.render(body.body)))
+
+
+@bp.delete("/trash/<int:entry_id>", tags=[TAG_ENTRIES], responses={204: None, **problems(404)})
+def trash_purge(path: EntryPath):
+    """Delete an entry in the trash for good."""
+    entries.purge_entry(caller(), path.entry_id)
+    return Response(status=204)
 
 
 @bp.get("/trash", tags=[TAG_ENTRIES], responses={200: EntryList, **problems(422)})

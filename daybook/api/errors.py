@@ -60,6 +60,8 @@ def from_http_exception(exc: HTTPException) -> Response:
     detail = exc.description or TITLES.get(status, "Error")
     if status == 413:
         detail = "The request body is larger than Daybook accepts."
+    elif status == 429:
+        detail = f"Too many requests: the limit is {detail}. Wait as Retry-After says."
     return problem(status, detail, headers=headers)
 
 

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 
 
 class Strict(BaseModel):
@@ -28,7 +35,16 @@ def _rfc3339(value: object) -> object:
     raise ValueError("Expected an RFC 3339 date-time with an offset, like 2025-01-31T09:00:00Z.")
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
+def _in_utc(value: datetime) -> datetime:
+    # Year 1 at +14:00 or 9999-12-31 at -14:00 cannot be expressed in UTC; say so here
+    # rather than overflow where the value is stored or compared.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("The time is out of range once converted to UTC.") from None
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_in_utc)]
 
 
 class EntryCreate(Strict):
@@ -43,6 +59,10 @@ class EntryUpdate(Strict):
     body: str | None = Field(default=None, max_length=1_048_576)
     tags: list[str] | None = Field(default=None, max_length=50)
     occurred_at: Timestamp | None = None
+
+
+class EntryPreview(Strict):
+    body: str = Field(max_length=1_048_576, description="Markdown to render.")
 
 
 class TagUpdate(Strict):
@@ -136,6 +156,10 @@ class EntryOut(BaseModel):
 class EntryList(BaseModel):
     entries: list[EntryOut]
     next: str | None = Field(description="URL of the next page, or null on the last one.")
+
+
+class PreviewOut(BaseModel):
+    html: str = Field(description="The Markdown rendered and sanitised, as an entry's html.")
 
 
 class TagOut(BaseModel):

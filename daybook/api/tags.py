@@ -6,6 +6,7 @@ from flask import Response
 
 from daybook.api import TAG_TAGS, bp, caller, json_response
 from daybook.api.schemas import TagList, TagOut, TagPath, TagUpdate, problems
+from daybook.errors import ValidationError
 from daybook.services import tags
 
 
@@ -25,7 +26,12 @@ def tag_list():
 def tag_update(path: TagPath, body: TagUpdate):
     """Rename a tag; renaming onto an existing tag merges the two."""
     user = caller()
-    new_name = tags.rename_tag(user, path.name, body.name)
+    try:
+        new_name = tags.rename_tag(user, path.name, body.name)
+    except ValidationError as exc:
+        # The service names the web form's field; the API's body calls it `name`.
+        fields = {("name" if k == "new_name" else k): v for k, v in exc.fields.items()}
+        raise ValidationError(fields) from None
     return json_response(TagOut(name=new_name, count=_counts(user).get(new_name, 0)))
 
 

@@ -79,6 +79,28 @@ def apply_fields(entry: Entry, user: User, *, title: str, body: str, tag_names: 
     search.index_entry(entry, plain_body=plain, tags=tag_names)
 
 
+def _checked(
+    title: str, body: str, tags: str | list[str] | None, occurred_at: datetime | None
+) -> tuple[str, str, list[str]]:
+    title, body, errors = clean_fields(title, body, occurred_at)
+    try:
+        tag_names = tag_service.parse_tags(tags)
+    except ValidationError as exc:
+        errors.update(exc.fields)
+    if errors:
+        raise ValidationError(errors)
+    return title, body, tag_names
+
+
+def tagged(user: User, tag: str) -> sa.ColumnElement[bool]:
+    """Return a filter on Entry for the user's entries that carry `tag`."""
+    return Entry.id.in_(
+        sa.select(entry_tag.c.entry_id)
+        .join(Tag, Tag.id == entry_tag.c.tag_id)
+        .where(Tag.user_id == user.id, Tag.name == tag.strip().lstrip("#").lower())
+    )
+
+
 def create_entry(
     user: User,
     *,
@@ -92,13 +114,7 @@ def create_entry(
 
     Raises: ValidationError naming each bad field; IntegrityError when the key was taken meanwhile.
     """
-    title, body, errors = clean_fields(title, body, occurred_at)
-    try:
-        tag_names = tag_service.parse_tags(tags)
-    except ValidationError as exc:
-        errors.update(exc.fields)
-    if errors:
-        raise ValidationError(errors)
+    title, body, tag_names = _checked(title, body, tags, occurred_at)
     now = utcnow()
     entry = Entry(
         user_id=user.id,
@@ -165,13 +181,7 @@ def update_entry(
     Raises: NotFound; ValidationError; Conflict (with the saved entry) when it changed since.
     """
     entry = get_entry(user, entry_id)
-    title, body, errors = clean_fields(title, body, occurred_at)
-    try:
-        tag_names = tag_service.parse_tags(tags)
-    except ValidationError as exc:
-        errors.update(exc.fields)
-    if errors:
-        raise ValidationError(errors)
+    title, body, tag_names = _checked(title, body, tags, occurred_at)
     # A conditional UPDATE, not a read-then-write check, so two saves racing cannot both win.
     bumped = db.session.execute(
         sa.update(Entry)
@@ -206,13 +216,7 @@ def list_entries(
     page = max(1, page)
     query = sa.select(Entry).where(Entry.user_id == user.id, Entry.deleted_at.is_(None))
     if tag:
-        query = query.where(
-            Entry.id.in_(
-                sa.select(entry_tag.c.entry_id)
-                .join(Tag, Tag.id == entry_tag.c.tag_id)
-                .where(Tag.user_id == user.id, Tag.name == tag.strip().lstrip("#").lower())
-            )
-        )
+        query = query.where(tagged(user, tag))
     query = query.order_by(Entry.occurred_at.desc(), Entry.id.desc())
     items = list(db.session.scalars(query.limit(per_page + 1).offset((page - 1) * per_page)))
     return Page(items[:per_page], page, len(items) > per_page)

@@ -6,14 +6,15 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
 from daybook.errors import ValidationError
 from daybook.extensions import db
-from daybook.models import Entry, Tag, User, entry_tag
-from daybook.services import search
+from daybook.models import Entry, User
+from daybook.services import entries, search
+from daybook.services.entries import MAX_ID
 
 SORTS = {
     "-occurred_at": (Entry.occurred_at, True),
@@ -40,10 +41,18 @@ def _decode(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         value, entry_id = json.loads(raw)
         moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None or not isinstance(entry_id, int):
+        if moment.tzinfo is None or type(entry_id) is not int or not 0 < entry_id <= MAX_ID:
             raise ValueError
-        return moment, entry_id
-    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        # In UTC now: a far offset on year 1 or 9999 would overflow when the query binds it.
+        return moment.astimezone(UTC), entry_id
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        binascii.Error,
+        json.JSONDecodeError,
+        UnicodeDecodeError,
+    ):
         raise ValidationError({"cursor": "This cursor is not one Daybook gave out."}) from None
 
 
@@ -67,13 +76,7 @@ def browse_entries(
     column, descending = SORTS[sort]
     query = sa.select(Entry).where(Entry.user_id == user.id, Entry.deleted_at.is_(None))
     if tag:
-        query = query.where(
-            Entry.id.in_(
-                sa.select(entry_tag.c.entry_id)
-                .join(Tag, Tag.id == entry_tag.c.tag_id)
-                .where(Tag.user_id == user.id, Tag.name == tag.strip().lstrip("#").lower())
-            )
-        )
+        query = query.where(entries.tagged(user, tag))
     if q and q.strip():
         query = query.where(search.match_clause(q))
     if date_from is not None:

@@ -251,8 +251,13 @@ def test_unknown_refresh_token_is_401(anon, user, token):
     assert_unauthorized(refresh(anon, token), "Bearer")
 
 
+def test_a_personal_token_is_no_refresh_token(anon, pair, write_token):
+    assert_unauthorized(refresh(anon, write_token), "Bearer")
+
+
 def test_an_access_token_is_no_refresh_token(anon, pair):
-    assert_unauthorized(refresh(anon, pair["access_token"]), "Bearer")
+    # Longer than any refresh token, so the schema refuses it before it is looked up.
+    assert_problem(refresh(anon, pair["access_token"]), 422)
 
 
 def test_expired_refresh_token_is_401(anon, pair):
