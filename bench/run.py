@@ -425,6 +425,7 @@ def summarise(runs: list[dict[str, dict]], names: list[str]) -> dict[str, dict]:
             "server_cpu_ms_per_req": median([p["server_cpu_ms_per_req"] for p in per_run]),
             "client_cpu_pct": median([p["client_cpu_pct"] for p in per_run]),
             "foreign_cpu_pct_runs": [round(p["foreign_cpu_pct"]) for p in per_run],
+            "unbalanced_runs": [bool(p.get("unbalanced")) for p in per_run],
         }
     return summary
 
@@ -448,7 +449,10 @@ def table(summary: dict[str, dict], paths: dict[str, str], entries: int) -> str:
             if not at_budget:
                 verdict += " (set for 100k)"
         per_run = " / ".join(
-            f"{x:.0f} ({o}%)" for x, o in zip(s["rps_runs"], s["foreign_cpu_pct_runs"], strict=True)
+            f"{x:.0f} ({o}%{', one worker' if u else ''})"
+            for x, o, u in zip(
+                s["rps_runs"], s["foreign_cpu_pct_runs"], s["unbalanced_runs"], strict=True
+            )
         )
         lines.append(
             f"| {name} `{paths[name]}` | {s['rps']:.0f} | {s['median_ms']:.2f} | {s['p99_ms']:.2f}"
@@ -553,7 +557,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="%% of a core other processes may use during a measurement before it is called"
         " noisy (redone up to --retries times, then flagged)",
     )
-    p.add_argument("--retries", type=int, default=1, help="re-measurements of a noisy measurement")
+    p.add_argument("--retries", type=int, default=2, help="re-measurements of a noisy measurement")
     p.add_argument(
         "--wait-quiet",
         type=float,

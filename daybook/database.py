@@ -50,6 +50,10 @@ def register_database(app: Flask) -> None:
     app.before_request(_mark_write_requests)
 
 
+# The search index: FTS5 (and its shadow tables) on SQLite, entry_search on PostgreSQL.
+SEARCH_TABLES = ("entry_fts", "entry_search")
+
+
 def include_object(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ARG001
     """Hide the search index's tables from autogenerate: migrations create them by hand."""
-    return not (type_ == "table" and name and name.startswith("entry_fts"))
+    return not (type_ == "table" and name and name.startswith(SEARCH_TABLES))

@@ -1,21 +1,28 @@
-"""Fixtures: an app on a temporary data directory, clients (anonymous, logged in), two users."""
+"""Fixtures: an app on a temporary data directory, clients (anonymous, logged in), two users.
+
+With DAYBOOK_TEST_DATABASE_URL set, the app's database is PostgreSQL (see tests/databases.py).
+"""
 
 from __future__ import annotations
 
 import contextvars
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
 from flask import has_app_context
 from flask.testing import FlaskClient
+from sqlalchemy.engine import make_url
 
 from daybook import create_app
 from daybook.database import write_intent
 from daybook.extensions import db
 from daybook.services import passwords
+from tests import databases
+from tests.databases import TEST_DATABASE_URL
 from tests.factories import PASSWORD, csrf_token_from, make_user
 
 REQUIRE_SERVICES = os.environ.get("DAYBOOK_REQUIRE_SERVICES") == "1"
@@ -74,30 +81,72 @@ def _clean_environment(monkeypatch):
             monkeypatch.delenv(key)
 
 
-@pytest.fixture(scope="session")
-def migrated_db(tmp_path_factory) -> Path:
-    """Migrate an empty database to head once; each test gets a copy of the file."""
-    data_dir = tmp_path_factory.mktemp("template")
-    app = create_app({"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret-key-0123456789"})
+def _migrate(data_dir: Path, **config) -> None:
+    app = create_app(
+        {"DATA_DIR": str(data_dir), "SECRET_KEY": "test-secret-key-0123456789", **config}
+    )
     with app.app_context():
         from flask_migrate import upgrade
 
         upgrade()
+        db.session.remove()
         db.engine.dispose()
-    return data_dir / "daybook.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def postgres_url(worker_id) -> Iterator[str | None]:
+    """This worker's PostgreSQL database, created fresh; None when the suite runs on SQLite.
+
+    Skips (or fails, with DAYBOOK_REQUIRE_SERVICES=1) every test that needs it when the server
+    does not answer.
+    """
+    if TEST_DATABASE_URL is None:
+        yield None
+        return
+    url = databases.worker_url(TEST_DATABASE_URL, worker_id)
+    problem = databases.unreachable(url)
+    if problem:
+        where = make_url(url).render_as_string(hide_password=True)
+        message = f"PostgreSQL at {where} is not reachable: {problem}"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{message} (DAYBOOK_REQUIRE_SERVICES=1)", pytrace=False)
+        pytest.skip(f"{message}; set DAYBOOK_REQUIRE_SERVICES=1 to fail instead")
+    databases.create(url)
+    yield url
+    databases.drop(url)
+
+
+@pytest.fixture(scope="session")
+def migrated_db(tmp_path_factory, postgres_url) -> Iterator[Path | databases.Emptier]:
+    """Migrate an empty database to head once.
+
+    SQLite: each test gets a copy of the file. PostgreSQL: each test starts from empty tables.
+    """
+    data_dir = tmp_path_factory.mktemp("template")
+    if postgres_url is None:
+        _migrate(data_dir)
+        yield data_dir / "daybook.sqlite3"
+        return
+    _migrate(data_dir, DATABASE_URL=postgres_url)
+    emptier = databases.Emptier(postgres_url)
+    yield emptier
+    emptier.close()
 
 
 @pytest.fixture
 def data_dir(tmp_path, migrated_db) -> Path:
     directory = tmp_path / "data"
     directory.mkdir()
-    shutil.copy(migrated_db, directory / "daybook.sqlite3")
+    if isinstance(migrated_db, databases.Emptier):
+        migrated_db()
+    else:
+        shutil.copy(migrated_db, directory / "daybook.sqlite3")
     return directory
 
 
 @pytest.fixture
-def make_app(data_dir):
-    """Build an app on the test's data directory with extra settings."""
+def make_app(data_dir, postgres_url):
+    """Build an app on the test's data directory (and database) with extra settings."""
     apps = []
 
     def build(**config):
@@ -105,6 +154,7 @@ def make_app(data_dir):
             "DATA_DIR": str(data_dir),
             "SECRET_KEY": "test-secret-key-0123456789",
             "TESTING": True,
+            **({"DATABASE_URL": postgres_url} if postgres_url else {}),
             **config,
         }
         app = create_app(settings)

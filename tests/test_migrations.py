@@ -1,22 +1,42 @@
 """The schema: migrations bring an empty database to head, matching the models exactly."""
 
-import sqlite3
 import warnings
 
+import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_migrate import upgrade
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SAWarning
 
 from daybook.database import include_object
 from daybook.extensions import db
 from daybook.models import Base
+from tests import databases
+from tests.databases import only_on_sqlite
 
 
-def test_upgrade_empty_database_to_head_matches_models(make_app, data_dir):
-    (data_dir / "daybook.sqlite3").unlink()
-    app = make_app()
+@pytest.fixture
+def empty_app(make_app, data_dir, postgres_url):
+    """An app on an empty database: no file yet on SQLite, a new database on PostgreSQL."""
+    if postgres_url is None:
+        (data_dir / "daybook.sqlite3").unlink()
+        yield make_app()
+        return
+    url = make_url(postgres_url)
+    empty = url.set(database=f"{url.database}_empty").render_as_string(hide_password=False)
+    databases.create(empty)
+    app = make_app(DATABASE_URL=empty)
+    yield app
     with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    databases.drop(empty)
+
+
+def test_upgrade_empty_database_to_head_matches_models(empty_app):
+    with empty_app.app_context():
         upgrade()
         with db.engine.connect() as connection:
             context = MigrationContext.configure(
@@ -35,19 +55,29 @@ def test_upgrade_empty_database_to_head_matches_models(make_app, data_dir):
     assert diff == []
 
 
-def test_upgrade_is_idempotent_and_creates_search_index(make_app, data_dir):
-    app = make_app()
-    with app.app_context():
-        upgrade()  # already at head: nothing to do, no error
-    names = {
-        r[0]
-        for r in sqlite3.connect(data_dir / "daybook.sqlite3").execute(
-            "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')"
+def _schema_names(connection) -> set[str]:
+    if connection.dialect.name == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type IN ('table', 'index')"
+    else:
+        sql = (
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema()"
         )
-    }
-    assert {"user", "entry", "tag", "entry_tag", "entry_fts", "uq_user_username_lower"} <= names
+    return set(connection.scalars(sa.text(sql)))
 
 
+def test_upgrade_is_idempotent_and_creates_search_index(app):
+    upgrade()  # already at head: nothing to do, no error
+    with db.engine.connect() as connection:
+        names = _schema_names(connection)
+    if db.engine.dialect.name == "sqlite":
+        search = {"entry_fts"}
+    else:
+        search = {"entry_search", "ix_entry_search_document"}
+    assert {"user", "entry", "tag", "entry_tag", "uq_user_username_lower", *search} <= names
+
+
+@only_on_sqlite("the pragmas of SQLite connections")
 def test_sqlite_connections_are_durable(app):
     with db.engine.connect() as connection:
         pragma = {

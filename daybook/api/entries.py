@@ -130,8 +130,11 @@ def entry_create(body: EntryCreate):
     try:
         entry = entries.create_entry(user, **fields, idempotency=idempotency)
     except IntegrityError:
-        db.session.rollback()  # the same key won a race with this request: answer as a retry
-        replay = _replay(user, key or "", idempotency[1] if idempotency else "")
+        db.session.rollback()
+        if idempotency is None:
+            raise
+        # The same key won a race with this request: answer as a retry would be answered.
+        replay = _replay(user, idempotency[0], idempotency[1])
         return replay or problem(409, "A request with this Idempotency-Key is in progress.")
     location = url_for("api.entry_get", entry_id=entry.id)
     return _entry_response(entry, 201, Location=location)

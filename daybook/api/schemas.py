@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
+from flask import has_request_context, request
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -13,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    model_validator,
 )
 
 
@@ -87,7 +89,20 @@ class RefreshRequest(Strict):
 
 
 class LogoutRequest(Strict):
+    """Optional: without a body, the login of the access token sent ends."""
+
+    model_config = ConfigDict(extra="forbid", openapi_extra={"required": False})  # type: ignore[typeddict-unknown-key]
+
     refresh_token: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_body(cls, data: object) -> object:
+        # flask-openapi3 hands over None both for no body and for a body of `null`; only
+        # the first is allowed.
+        if data is None and has_request_context() and not request.get_data():
+            return {}
+        return data
 
 
 class EntryPath(BaseModel):

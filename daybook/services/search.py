@@ -1,10 +1,15 @@
-"""Full-text search: the index kept beside the entries, the query language and ranked results."""
+"""Full-text search: the index kept beside the entries, the query language and ranked results.
+
+The index itself lives in a backend module per database, with the same functions:
+search_sqlite (FTS5) and search_postgres (tsvector + GIN).
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import ModuleType
 
 import sqlalchemy as sa
 from markupsafe import Markup, escape
@@ -16,7 +21,7 @@ from daybook.services import markdown
 MAX_QUERY_LENGTH = 500
 MAX_TERMS = 30
 PER_PAGE = 20
-_OPEN, _CLOSE = "\x02", "\x03"  # never typed; turned into <mark> after escaping
+OPEN, CLOSE = "\x02", "\x03"  # never typed; turned into <mark> after escaping
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"\w+")
 # Control characters are no words, and the two marker characters must never come from an entry.
@@ -83,47 +88,34 @@ def parse_query(text: str) -> ParsedQuery:
 # -- the index -------------------------------------------------------------------------------
 
 
-def _is_sqlite() -> bool:
-    return db.session.get_bind().dialect.name == "sqlite"
+def _backend() -> ModuleType:
+    """Return the module that keeps the index on this database: FTS5 or a tsvector."""
+    from daybook.services import search_postgres, search_sqlite
+
+    return search_sqlite if db.session.get_bind().dialect.name == "sqlite" else search_postgres
 
 
 def index_entry(
     entry: Entry, *, plain_body: str | None = None, tags: list[str] | None = None
 ) -> None:
     """Write an entry's row in the search index, inside the caller's transaction."""
-    if not _is_sqlite():
-        return
     body = markdown.plain_text(entry.body) if plain_body is None else plain_body
-    tags_text = " ".join(entry.tag_names if tags is None else tags)
-    db.session.execute(sa.text("DELETE FROM entry_fts WHERE rowid = :id"), {"id": entry.id})
-    db.session.execute(
-        sa.text(
-            "INSERT INTO entry_fts (rowid, title, body, tags) VALUES (:id, :title, :body, :tags)"
-        ),
-        {
-            "id": entry.id,
-            "title": _CONTROL.sub(" ", entry.title),
-            "body": _CONTROL.sub(" ", body),
-            "tags": tags_text,
-        },
+    _backend().write(
+        entry.id,
+        _CONTROL.sub(" ", entry.title),
+        _CONTROL.sub(" ", body),
+        " ".join(entry.tag_names if tags is None else tags),
     )
 
 
 def unindex_entry(entry_id: int) -> None:
     """Remove an entry from the search index, inside the caller's transaction."""
-    if _is_sqlite():
-        db.session.execute(sa.text("DELETE FROM entry_fts WHERE rowid = :id"), {"id": entry_id})
+    _backend().remove(entry_id)
 
 
 def unindex_user(user_id: int) -> None:
     """Remove all of a user's entries from the search index."""
-    if _is_sqlite():
-        db.session.execute(
-            sa.text(
-                "DELETE FROM entry_fts WHERE rowid IN (SELECT id FROM entry WHERE user_id = :u)"
-            ),
-            {"u": user_id},
-        )
+    _backend().remove_user(user_id)
 
 
 def reindex_entries(entry_ids: list[int]) -> None:
@@ -138,9 +130,7 @@ def reindex_entries(entry_ids: list[int]) -> None:
 
 def rebuild_index() -> int:
     """Rebuild the whole index from the entries table; return how many entries it holds."""
-    if not _is_sqlite():
-        return 0
-    db.session.execute(sa.text("DELETE FROM entry_fts"))
+    _backend().clear()
     count = 0
     for entry in db.session.scalars(sa.select(Entry).where(Entry.deleted_at.is_(None))):
         index_entry(entry)
@@ -151,19 +141,7 @@ def rebuild_index() -> int:
 
 def index_mismatches() -> list[int]:
     """Return ids of live entries missing from the index and index rows with no live entry."""
-    if not _is_sqlite():
-        return []
-    missing = db.session.scalars(
-        sa.text(
-            "SELECT id FROM entry WHERE deleted_at IS NULL AND id NOT IN (SELECT rowid FROM entry_fts)"
-        )
-    )
-    stray = db.session.scalars(
-        sa.text(
-            "SELECT rowid FROM entry_fts WHERE rowid NOT IN (SELECT id FROM entry WHERE deleted_at IS NULL)"
-        )
-    )
-    return sorted([*missing, *stray])
+    return _backend().mismatches()
 
 
 # -- queries ---------------------------------------------------------------------------------
@@ -191,7 +169,7 @@ def _naive_utc(moment: datetime) -> datetime:
 
 def _marked(text: str) -> Markup:
     # Escaped first, so the only tags are the marks made from the two marker characters.
-    return Markup(str(escape(text)).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>"))  # noqa: S704
+    return Markup(str(escape(text)).replace(OPEN, "<mark>").replace(CLOSE, "</mark>"))  # noqa: S704
 
 
 def search_entries(
@@ -205,20 +183,13 @@ def search_entries(
     per_page: int = PER_PAGE,
 ) -> SearchResult:
     """Return the user's live entries matching a query, best first, with highlighted snippets."""
-    expr = parse_query(query).fts()
-    if expr is None:
+    parsed = parse_query(query)
+    if not parsed.positive:
         message = "Add a word to search for." if (query or "").strip() else None
         return SearchResult([], page, False, message)
     page = max(1, page)
     filters = ["e.user_id = :uid", "e.deleted_at IS NULL"]
-    params: dict[str, object] = {
-        "q": expr,
-        "uid": user.id,
-        "limit": per_page + 1,
-        "offset": (page - 1) * per_page,
-        "o": _OPEN,
-        "c": _CLOSE,
-    }
+    params: dict[str, object] = {"uid": user.id}
     if date_from is not None:
         filters.append("e.occurred_at >= :dfrom")
         params["dfrom"] = _naive_utc(date_from)
@@ -232,22 +203,19 @@ def search_entries(
         )
         params["tag"] = tag.strip().lstrip("#").lower()
     where = " AND ".join(filters)  # fixed fragments above; every value is a bound parameter
-    sql = sa.text(
-        "SELECT e.id, highlight(entry_fts, 0, :o, :c) AS title_hl, "  # noqa: S608
-        "snippet(entry_fts, 1, :o, :c, '…', 24) AS body_snip "
-        "FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "
-        f"WHERE entry_fts MATCH :q AND {where} "
-        "ORDER BY bm25(entry_fts, 10.0, 1.0, 5.0), e.occurred_at DESC LIMIT :limit OFFSET :offset"
+    rows = _backend().ranked(
+        parsed, where, params, limit=per_page + 1, offset=(page - 1) * per_page
     )
-    rows = db.session.execute(sql, params).all()
     has_next = len(rows) > per_page
     rows = rows[:per_page]
     by_id = {
         e.id: e
-        for e in db.session.scalars(sa.select(Entry).where(Entry.id.in_([r.id for r in rows])))
+        for e in db.session.scalars(sa.select(Entry).where(Entry.id.in_([r[0] for r in rows])))
     }
     hits = [
-        Hit(by_id[r.id], _marked(r.title_hl), _marked(r.body_snip)) for r in rows if r.id in by_id
+        Hit(by_id[entry_id], _marked(title), _marked(snippet))
+        for entry_id, title, snippet in rows
+        if entry_id in by_id
     ]
     return SearchResult(hits, page, has_next)
 
@@ -268,8 +236,7 @@ def tag_names_of(entry_ids: list[int]) -> dict[int, list[str]]:
 
 def match_clause(query: str) -> sa.ColumnElement[bool]:
     """Return a filter on Entry for entries matching a query (nothing for an empty query)."""
-    expr = parse_query(query).fts()
-    if expr is None or not _is_sqlite():
+    parsed = parse_query(query)
+    if not parsed.positive:
         return sa.false()
-    matching = sa.select(sa.literal_column("rowid")).select_from(sa.table("entry_fts"))
-    return Entry.id.in_(matching.where(sa.text("entry_fts MATCH :fts_q").bindparams(fts_q=expr)))
+    return Entry.id.in_(_backend().matching_ids(parsed))

@@ -243,11 +243,18 @@ def authenticate(bearer: str, key: str) -> Credential:
             raise InvalidToken("The token is not valid or was revoked.")
         if token.expires_at is not None and token.expires_at <= now:
             raise InvalidToken("The token has expired.")
-        user = db.session.get(User, token.user_id)
+        user_id, scopes = token.user_id, frozenset(token.scopes.split())
         if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
-            token.last_used_at = now  # at most once a minute: no write on every request
+            # At most once a minute: no write on every request. The read transaction ends
+            # first: on SQLite, a read that turns into a write after another connection
+            # committed fails at once ("database is locked") instead of waiting its turn.
+            token_id = token.id
             db.session.commit()
-        return Credential(user, frozenset(token.scopes.split()))
+            db.session.execute(
+                sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now)
+            )
+            db.session.commit()
+        return Credential(db.session.get(User, user_id), scopes)
     try:
         claims = jwt.decode(bearer, _signing_key(key), algorithms=["HS256"], audience=_JWT_AUDIENCE)
     except jwt.ExpiredSignatureError:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from daybook.extensions import db
 from daybook.models import ApiToken, RefreshToken, utcnow
 from daybook.services import auth, tokens, users
-from tests.api.conftest import Api, assert_problem, make_token, password_login
+from tests.api.conftest import Api, assert_problem, assert_time, make_token, password_login
 from tests.conftest import login
 from tests.factories import PASSWORD, make_user
 
@@ -51,8 +51,6 @@ def test_me_with_a_personal_token(api, user):
         "timezone": "UTC",
         "is_admin": True,
     }
-    from tests.api.conftest import assert_time
-
     assert assert_time(created) == user.created_at
 
 
@@ -169,7 +167,7 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(anon, user):
     wrong = password_login(anon, "alice", "not the password")
     unknown = password_login(anon, "nobody", "not the password")
     for response in (wrong, unknown):
-        body = assert_problem(response, 401, detail=auth.BAD_CREDENTIALS)
+        assert_problem(response, 401, detail=auth.BAD_CREDENTIALS)
         assert response.headers["WWW-Authenticate"] == "Bearer"
     assert wrong.get_json() == unknown.get_json()
 
@@ -276,9 +274,10 @@ def test_refresh_needs_no_bearer_but_rejects_unknown_fields(anon, pair):
 # -- logout --------------------------------------------------------------------------------------
 
 
-def test_logout_ends_the_login_of_the_access_token(anon, pair):
+@pytest.mark.parametrize("body", [{"json": {}}, {}])
+def test_logout_ends_the_login_of_the_access_token(anon, pair, body):
     as_login = anon.with_token(pair["access_token"])
-    response = as_login.post("/auth/logout", json={})
+    response = as_login.post("/auth/logout", **body)
     assert response.status_code == 204
     assert response.get_data() == b""
     assert_unauthorized(as_login.get("/me"))
@@ -287,14 +286,19 @@ def test_logout_ends_the_login_of_the_access_token(anon, pair):
 
 def test_logout_with_a_refresh_token_ends_that_login(api, anon, pair):
     # A personal token may end one of the user's password logins by its refresh token.
-    assert api.post("/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code == 204
+    assert (
+        api.post("/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code == 204
+    )
     assert_unauthorized(refresh(anon, pair["refresh_token"]), "Bearer")
     assert_unauthorized(anon.with_token(pair["access_token"]).get("/me"))
     assert api.get("/me").status_code == 200  # the personal token itself stays
 
 
 def test_logout_cannot_end_someone_elses_login(other_api, anon, pair):
-    assert other_api.post("/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code == 204
+    assert (
+        other_api.post("/auth/logout", json={"refresh_token": pair["refresh_token"]}).status_code
+        == 204
+    )
     assert_pair(refresh(anon, pair["refresh_token"]))
 
 
@@ -311,7 +315,9 @@ def assert_all_revoked(anon: Api, secrets: list[str], refresh_token: str) -> Non
     assert_unauthorized(refresh(anon, refresh_token), "Bearer")
 
 
-def test_password_change_in_settings_revokes_every_token(app, anon, user, read_token, write_token, pair):
+def test_password_change_in_settings_revokes_every_token(
+    app, anon, user, read_token, write_token, pair
+):
     web = app.test_client()
     login(web, "alice")
     response = web.form(
@@ -376,3 +382,10 @@ def test_a_second_user_only_sees_their_own_account(app, user):
     carol = make_user("carol")
     secret = make_token(carol)
     assert Api(app.test_client(), secret).get("/me").get_json()["username"] == "carol"
+
+
+def test_logout_with_a_body_of_null_is_422(anon, pair):
+    as_login = anon.with_token(pair["access_token"])
+    response = as_login.post("/auth/logout", data="null", content_type="application/json")
+    assert_problem(response, 422)
+    assert as_login.get("/me").status_code == 200

@@ -87,11 +87,19 @@ def test_a_read_token_reads(reader, ids, method, path, body):
 
 @pytest.mark.parametrize(("method", "path", "body"), WRITE_ROUTES)
 def test_a_read_token_cannot_write(reader, api, ids, method, path, body):
-    before = api.get("/entries").get_json(), api.get("/trash").get_json(), api.get("/tags").get_json()
+    before = (
+        api.get("/entries").get_json(),
+        api.get("/trash").get_json(),
+        api.get("/tags").get_json(),
+    )
     response = call(reader, method, path, body, ids)
     body = assert_problem(response, 403)
     assert body["detail"] == "This token may only read; it lacks the write scope."
-    after = api.get("/entries").get_json(), api.get("/trash").get_json(), api.get("/tags").get_json()
+    after = (
+        api.get("/entries").get_json(),
+        api.get("/trash").get_json(),
+        api.get("/tags").get_json(),
+    )
     assert after == before
 
 
@@ -139,7 +147,9 @@ def test_wrong_content_type_is_415(api, ids, method, path, body):
 
 def test_json_with_a_charset_is_fine(api):
     response = api.post(
-        "/entries", data='{"title": "ok"}', headers={"Content-Type": "application/json; charset=utf-8"}
+        "/entries",
+        data='{"title": "ok"}',
+        headers={"Content-Type": "application/json; charset=utf-8"},
     )
     assert response.status_code == 201
 
@@ -263,7 +273,9 @@ def test_a_listed_origin_gets_cors_headers(cors):
     response = cors.get("/me", headers={"Origin": "https://a.example"})
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "https://a.example"
-    exposed = {h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")}
+    exposed = {
+        h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")
+    }
     assert {"etag", "location", "retry-after", "ratelimit-limit"} <= exposed
     errors = cors.get("/entries/999", headers={"Origin": "https://b.example"})
     assert errors.status_code == 404
@@ -282,7 +294,9 @@ def test_a_listed_origin_can_preflight(cors):
     )
     assert response.status_code == 200
     assert response.headers["Access-Control-Allow-Origin"] == "https://a.example"
-    allowed = {h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")}
+    allowed = {
+        h.strip().lower() for h in response.headers["Access-Control-Allow-Headers"].split(",")
+    }
     assert {"authorization", "if-match", "content-type"} <= allowed
     assert "PATCH" in response.headers["Access-Control-Allow-Methods"]
 
@@ -305,3 +319,40 @@ def test_no_cors_headers_without_listed_origins(api):
 def test_api_answers_are_not_html_even_for_browsers(api):
     response = api.get("/nope", headers={"Accept": "text/html"})
     assert response.mimetype == "application/problem+json"
+
+
+# -- server errors -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def untested(make_app, user):
+    """An app outside testing mode, where unexpected errors are answered, not raised."""
+    app = make_app(TESTING=False)
+    return Api(app.test_client(), make_token(user))
+
+
+def test_an_unexpected_error_is_500_in_json(untested, monkeypatch):
+    from daybook.services import tags
+
+    def broken(_user):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(tags, "list_tags", broken)
+    response = untested.get("/tags")
+    body = assert_problem(response, 500)
+    assert "boom" not in response.get_data(as_text=True)
+    assert body["detail"] == "Daybook hit an unexpected error."
+
+
+def test_busy_storage_is_503_in_json(untested, monkeypatch):
+    import sqlalchemy.exc
+
+    from daybook.services import tags
+
+    def locked(_user):
+        raise sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(tags, "list_tags", locked)
+    response = untested.get("/tags")
+    assert_problem(response, 503)
+    assert int(response.headers["Retry-After"]) > 0

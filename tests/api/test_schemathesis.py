@@ -35,8 +35,16 @@ CONFIG = schemathesis.Config.from_dict(
 
 
 def _document() -> dict:
+    """Read the OpenAPI document the app serves, from an app on a throwaway directory."""
+    # This runs at collection, before the fixtures that clear DAYBOOK_* variables: name the
+    # database too, so that a DAYBOOK_DATABASE_URL in the environment is never touched.
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"DATA_DIR": tmp, "SECRET_KEY": "test-secret-key-0123456789"})
+        settings = {
+            "DATA_DIR": tmp,
+            "DATABASE_URL": f"sqlite:///{tmp}/daybook.sqlite3",
+            "SECRET_KEY": "test-secret-key-0123456789",
+        }
+        app = create_app(settings)
         document = app.test_client().get("/api/v1/openapi.json").get_json()
         with app.app_context():
             db.engine.dispose()

@@ -101,7 +101,9 @@ def test_list_is_newest_first_without_secrets_or_revoked(api, user):
 
 def test_revoke_answers_204_then_404(api, user):
     secret = make_token(user, name="doomed")
-    token_id = next(t["id"] for t in api.get("/tokens").get_json()["tokens"] if t["name"] == "doomed")
+    token_id = next(
+        t["id"] for t in api.get("/tokens").get_json()["tokens"] if t["name"] == "doomed"
+    )
     response = api.delete(f"/tokens/{token_id}")
     assert response.status_code == 204
     assert response.get_data() == b""
@@ -134,3 +136,10 @@ def test_expired_tokens_stay_listed_with_their_expiry(api, user):
     tokens.create_token(user, name="brief", scopes=["read"], expires_at=soon)
     listed = {t["name"]: t for t in api.get("/tokens").get_json()["tokens"]}
     assert assert_time(listed["brief"]["expires_at"]) == soon
+
+
+def test_tokens_per_user_are_capped(api, user, monkeypatch):
+    monkeypatch.setattr(tokens, "MAX_TOKENS_PER_USER", 2)
+    assert api.post("/tokens", json={"name": "second", "scopes": ["read"]}).status_code == 201
+    body = assert_problem(api.post("/tokens", json={"name": "third", "scopes": ["read"]}), 422)
+    assert "revoke some" in body["errors"]["name"]

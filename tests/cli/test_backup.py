@@ -18,7 +18,11 @@ from daybook import create_app
 from daybook.extensions import db
 from daybook.models import Entry, User
 from daybook.services import backup, entries, search
+from tests.databases import ON_POSTGRES, POSTGRES_BACKUPS
 from tests.factories import make_entry
+
+# These back up and restore the SQLite file.
+pytestmark = pytest.mark.skipif(ON_POSTGRES, reason=POSTGRES_BACKUPS)
 
 
 @pytest.fixture

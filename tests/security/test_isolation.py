@@ -9,6 +9,7 @@ from bs4 import BeautifulSoup
 from daybook.extensions import db
 from daybook.models import Entry, Tag, entry_tag
 from daybook.services import entries, search
+from tests.databases import SEARCH_ID, SEARCH_TABLE
 from tests.factories import make_entry
 
 SECRET = "zanzibar"
@@ -32,7 +33,7 @@ def snapshot() -> tuple:
         sa.select(entry_tag).order_by(entry_tag.c.entry_id, entry_tag.c.tag_id)
     ).all()
     fts = db.session.execute(
-        sa.text("SELECT rowid, title, body, tags FROM entry_fts ORDER BY rowid")
+        sa.text(f"SELECT {SEARCH_ID}, title, body, tags FROM {SEARCH_TABLE} ORDER BY {SEARCH_ID}")
     ).all()
     return (
         tuple(map(tuple, rows)),

@@ -11,6 +11,7 @@ from daybook.errors import Conflict, NotFound, ValidationError
 from daybook.extensions import db
 from daybook.models import Entry, Tag, utcnow
 from daybook.services import entries, markdown, search
+from tests.databases import SEARCH_TABLE
 from tests.factories import make_entry
 
 
@@ -147,7 +148,7 @@ def test_rendered_html_is_rebuilt_when_the_renderer_changes(app, user, monkeypat
     db.session.execute(
         sa.update(Entry).values(body_html="<p>stale</p>", excerpt="stale", word_count=99)
     )
-    db.session.execute(sa.text("UPDATE entry_fts SET body = 'stale'"))
+    db.session.execute(sa.text(f"UPDATE {SEARCH_TABLE} SET body = 'stale'"))
     db.session.commit()
     monkeypatch.setattr(markdown, "RENDER_VERSION", markdown.RENDER_VERSION + 1)
     assert entries.get_entry(user, entry.id).body_html == "<p><em>old</em> text&nbsp;here</p>\n"

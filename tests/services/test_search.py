@@ -11,6 +11,7 @@ from daybook.extensions import db
 from daybook.models import Entry
 from daybook.services import entries, search, tags, users
 from daybook.services.search import Term, parse_query
+from tests.databases import SEARCH_TABLE
 from tests.factories import make_entry, make_user
 
 
@@ -20,6 +21,10 @@ def titles(user, query: str, **kwargs) -> list[str]:
 
 def found(user, query: str, **kwargs) -> set[str]:
     return set(titles(user, query, **kwargs))
+
+
+def index_rows() -> int:
+    return db.session.scalar(sa.text(f"SELECT count(*) FROM {SEARCH_TABLE}"))
 
 
 def at(day: int) -> datetime:
@@ -120,7 +125,9 @@ def test_prefix_matching(corpus):
 
 
 def test_stemming_finds_other_forms(corpus):
-    assert found(corpus, "deploying") == {"Deploy day", "Garden notes"}
+    # "deployed" and "deploy" share the stem on both engines; whether "deployment" does too is
+    # where SQLite's Porter and PostgreSQL's Snowball stemmers part ways.
+    assert found(corpus, "deploying") - {"Retro"} == {"Deploy day", "Garden notes"}
 
 
 def test_tag_names_are_searchable(corpus):
@@ -342,7 +349,7 @@ def test_index_follows_account_deletion(app, user, other_user):
     make_entry(other_user, title="Theirs", body="shared word")
     users.delete_user(user)
     assert search.index_mismatches() == []
-    assert db.session.scalar(sa.text("SELECT count(*) FROM entry_fts")) == 1
+    assert index_rows() == 1
     assert found(other_user, "shared") == {"Theirs"}
 
 
@@ -356,16 +363,17 @@ def test_index_follows_expired_trash_purge(app, user):
 def test_index_mismatches_reports_drift_and_rebuild_repairs_it(app, user):
     make_entry(user, title="Kept", body="alpha")
     lost = make_entry(user, title="Lost", body="beta")
-    db.session.execute(sa.text("DELETE FROM entry_fts WHERE rowid = :id"), {"id": lost.id})
+    ghost = make_entry(user, title="Ghost", body="ghost")
+    # Drift written behind the services' back: a row gone, a row left for a trashed entry.
+    search.unindex_entry(lost.id)
     db.session.execute(
-        sa.text(
-            "INSERT INTO entry_fts (rowid, title, body, tags) VALUES (999, 'ghost', 'ghost', '')"
-        )
+        sa.update(Entry).where(Entry.id == ghost.id).values(deleted_at=datetime.now(UTC))
     )
     db.session.commit()
-    assert search.index_mismatches() == sorted([lost.id, 999])
+    assert search.index_mismatches() == sorted([lost.id, ghost.id])
     assert search.rebuild_index() == 2
     assert search.index_mismatches() == []
+    assert index_rows() == 2
     assert found(user, "beta") == {"Lost"} and found(user, "alpha") == {"Kept"}
 
 

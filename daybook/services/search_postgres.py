@@ -1,0 +1,172 @@
+"""The PostgreSQL search backend: `entry_search` with a generated tsvector, a GIN index over it.
+
+Migration 0003 creates the table and the `daybook_english` text search configuration (English
+stems, accents folded, no stop words), so that the same queries find the same entries as FTS5.
+"""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from daybook.extensions import db
+from daybook.services.search import CLOSE, OPEN, ParsedQuery
+
+CONFIG = "'daybook_english'"
+# Title, tags and body carry weights A, B and C (D is unused): the same 10 : 5 : 1 as bm25's on
+# SQLite.
+WEIGHTS = "'{0.1, 0.1, 0.5, 1.0}'"
+SNIPPET_WORDS = 24
+_TITLE_OPTIONS = f"StartSel={OPEN}, StopSel={CLOSE}, HighlightAll=true"
+_BODY_OPTIONS = (
+    f"StartSel={OPEN}, StopSel={CLOSE}, MaxWords={SNIPPET_WORDS}, "
+    f"MinWords={SNIPPET_WORDS * 2 // 3}, ShortWord=0"
+)
+# PostgreSQL's parser reads URLs, e-mail addresses, paths, versions and HTML tags as single tokens
+# (and leaves tags out of headlines); FTS5 splits at every character that is not a letter or
+# digit. A separator on each side of such a character makes PostgreSQL split there too. It is a
+# control character, which index_entry has already taken out of the entry's own text.
+_SEPARATOR = "\x01"
+_PUNCTUATION = re.compile(r"[^\w\s]")
+
+
+def _separated(text: str) -> str:
+    return _PUNCTUATION.sub(lambda m: _SEPARATOR + m.group() + _SEPARATOR, text)
+
+
+def write(entry_id: int, title: str, body: str, tags: str) -> None:
+    """Insert or replace the entry's row in the index."""
+    db.session.execute(
+        sa.text(
+            "INSERT INTO entry_search (entry_id, title, body, tags) "
+            "VALUES (:id, :title, :body, :tags) ON CONFLICT (entry_id) DO UPDATE "
+            "SET title = excluded.title, body = excluded.body, tags = excluded.tags"
+        ),
+        {
+            "id": entry_id,
+            "title": _separated(title),
+            "body": _separated(body),
+            "tags": _separated(tags),
+        },
+    )
+
+
+def remove(entry_id: int) -> None:
+    """Delete the entry's row from the index."""
+    db.session.execute(sa.text("DELETE FROM entry_search WHERE entry_id = :id"), {"id": entry_id})
+
+
+def remove_user(user_id: int) -> None:
+    """Delete the rows of all of a user's entries."""
+    db.session.execute(
+        sa.text(
+            "DELETE FROM entry_search WHERE entry_id IN (SELECT id FROM entry WHERE user_id = :u)"
+        ),
+        {"u": user_id},
+    )
+
+
+def clear() -> None:
+    """Empty the index."""
+    db.session.execute(sa.text("DELETE FROM entry_search"))
+
+
+def mismatches() -> list[int]:
+    """Return ids of live entries missing from the index and of rows with no live entry."""
+    missing = db.session.scalars(
+        sa.text(
+            "SELECT id FROM entry WHERE deleted_at IS NULL "
+            "AND id NOT IN (SELECT entry_id FROM entry_search)"
+        )
+    )
+    stray = db.session.scalars(
+        sa.text(
+            "SELECT entry_id FROM entry_search "
+            "WHERE entry_id NOT IN (SELECT id FROM entry WHERE deleted_at IS NULL)"
+        )
+    )
+    return sorted([*missing, *stray])
+
+
+def tsquery(parsed: ParsedQuery) -> tuple[str, dict[str, str]]:
+    """Return the tsquery for a parsed query as SQL with bound values.
+
+    Words, phrases and exclusions go to websearch_to_tsquery, each quoted, so that `or` and `-`
+    inside them stay words; prefix terms become `word:*` for to_tsquery. The words come from
+    parse_query, letters and digits only, so they cannot be read as either function's syntax.
+    """
+    parts: list[str] = []
+    params: dict[str, str] = {}
+    plain = [t for t in parsed.terms if not t.prefix]
+    if plain:
+        parts.append(f"websearch_to_tsquery({CONFIG}, :search_web)")
+        params["search_web"] = " ".join(
+            ("-" if t.negated else "") + '"' + " ".join(t.words) + '"' for t in plain
+        )
+    for n, term in enumerate(t for t in parsed.terms if t.prefix):
+        words = [part for word in term.words for part in word.split("_") if part]
+        if not words:
+            continue
+        name = f"search_prefix_{n}"
+        query = f"to_tsquery({CONFIG}, :{name})"
+        parts.append(f"(!!{query})" if term.negated else query)
+        params[name] = " <-> ".join(words) + ":*"
+    return "(" + " && ".join(parts or ["''::tsquery"]) + ")", params
+
+
+def ranked(
+    parsed: ParsedQuery, where: str, params: dict[str, object], *, limit: int, offset: int
+) -> list[tuple[int, str, str]]:
+    """Return (entry id, marked title, marked snippet) of matching entries, best first.
+
+    `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
+    """
+    query, query_params = tsquery(parsed)
+    # Headlines read the whole text: make them only for the page of hits, after the LIMIT.
+    sql = sa.text(
+        "WITH hits AS ("  # noqa: S608 - fixed fragments; every value is a bound parameter
+        f"SELECT s.entry_id, s.title, s.body, e.occurred_at, "
+        f"ts_rank_cd({WEIGHTS}, s.document, {query}) AS rank "
+        "FROM entry_search s JOIN entry e ON e.id = s.entry_id "
+        f"WHERE s.document @@ {query} AND {where} "
+        "ORDER BY rank DESC, e.occurred_at DESC, e.id DESC LIMIT :limit OFFSET :offset) "
+        f"SELECT entry_id, body, ts_headline({CONFIG}, title, {query}, :title_options) AS title_hl, "
+        f"ts_headline({CONFIG}, body, {query}, :body_options) AS body_snip "
+        "FROM hits ORDER BY rank DESC, occurred_at DESC, entry_id DESC"
+    )
+    values = {
+        **params,
+        **query_params,
+        "limit": limit,
+        "offset": offset,
+        "title_options": _TITLE_OPTIONS,
+        "body_options": _BODY_OPTIONS,
+    }
+    return [
+        (r.entry_id, _joined(r.title_hl), _snippet(r.body_snip, r.body))
+        for r in db.session.execute(sql, values)
+    ]
+
+
+def _joined(text: str) -> str:
+    return text.replace(_SEPARATOR, "")
+
+
+def _snippet(headline: str, body: str) -> str:
+    # ts_headline marks no cut; FTS5's snippet shows one with an ellipsis at either end.
+    headline, body = _joined(headline).strip(), _joined(body)
+    shown = headline.replace(OPEN, "").replace(CLOSE, "")
+    start = body.find(shown)
+    if start < 0:
+        return headline
+    before = "…" if body[:start].strip() else ""
+    after = "…" if body[start + len(shown) :].strip() else ""
+    return before + headline + after
+
+
+def matching_ids(parsed: ParsedQuery) -> sa.Select:
+    """Return a SELECT of the ids of entries matching the query."""
+    query, params = tsquery(parsed)
+    matching = sa.select(sa.literal_column("entry_id")).select_from(sa.table("entry_search"))
+    return matching.where(sa.text(f"document @@ {query}").bindparams(**params))

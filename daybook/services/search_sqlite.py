@@ -1,0 +1,76 @@
+"""The SQLite search backend: an FTS5 table `entry_fts` (rowid = entry.id), ranked by bm25."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from daybook.extensions import db
+from daybook.services.search import CLOSE, OPEN, ParsedQuery
+
+
+def write(entry_id: int, title: str, body: str, tags: str) -> None:
+    """Replace the entry's row in the index."""
+    remove(entry_id)
+    db.session.execute(
+        sa.text(
+            "INSERT INTO entry_fts (rowid, title, body, tags) VALUES (:id, :title, :body, :tags)"
+        ),
+        {"id": entry_id, "title": title, "body": body, "tags": tags},
+    )
+
+
+def remove(entry_id: int) -> None:
+    """Delete the entry's row from the index."""
+    db.session.execute(sa.text("DELETE FROM entry_fts WHERE rowid = :id"), {"id": entry_id})
+
+
+def remove_user(user_id: int) -> None:
+    """Delete the rows of all of a user's entries."""
+    db.session.execute(
+        sa.text("DELETE FROM entry_fts WHERE rowid IN (SELECT id FROM entry WHERE user_id = :u)"),
+        {"u": user_id},
+    )
+
+
+def clear() -> None:
+    """Empty the index."""
+    db.session.execute(sa.text("DELETE FROM entry_fts"))
+
+
+def mismatches() -> list[int]:
+    """Return ids of live entries missing from the index and of rows with no live entry."""
+    missing = db.session.scalars(
+        sa.text(
+            "SELECT id FROM entry WHERE deleted_at IS NULL AND id NOT IN (SELECT rowid FROM entry_fts)"
+        )
+    )
+    stray = db.session.scalars(
+        sa.text(
+            "SELECT rowid FROM entry_fts WHERE rowid NOT IN (SELECT id FROM entry WHERE deleted_at IS NULL)"
+        )
+    )
+    return sorted([*missing, *stray])
+
+
+def ranked(
+    parsed: ParsedQuery, where: str, params: dict[str, object], *, limit: int, offset: int
+) -> list[tuple[int, str, str]]:
+    """Return (entry id, marked title, marked snippet) of matching entries, best first.
+
+    `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
+    """
+    sql = sa.text(
+        "SELECT e.id, highlight(entry_fts, 0, :o, :c) AS title_hl, "  # noqa: S608
+        "snippet(entry_fts, 1, :o, :c, '…', 24) AS body_snip "
+        "FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "
+        f"WHERE entry_fts MATCH :q AND {where} "
+        "ORDER BY bm25(entry_fts, 10.0, 1.0, 5.0), e.occurred_at DESC LIMIT :limit OFFSET :offset"
+    )
+    values = {**params, "q": parsed.fts(), "o": OPEN, "c": CLOSE, "limit": limit, "offset": offset}
+    return [(r.id, r.title_hl, r.body_snip) for r in db.session.execute(sql, values)]
+
+
+def matching_ids(parsed: ParsedQuery) -> sa.Select:
+    """Return a SELECT of the ids of entries matching the query."""
+    matching = sa.select(sa.literal_column("rowid")).select_from(sa.table("entry_fts"))
+    return matching.where(sa.text("entry_fts MATCH :fts_q").bindparams(fts_q=parsed.fts()))
