@@ -34,18 +34,45 @@ def _sqlite_begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if write_intent.get() else "BEGIN")
 
 
+def _without_nul(value):
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+
+def _bound_without_nul(params):
+    if isinstance(params, dict):
+        return {key: _without_nul(value) for key, value in params.items()}
+    if isinstance(params, list | tuple):
+        return type(params)(_without_nul(value) for value in params)
+    return params
+
+
+def _postgres_before_execute(conn, cursor, statement, parameters, context, executemany):
+    # PostgreSQL text cannot hold U+0000, and psycopg refuses to send it: a NUL typed into a
+    # form or a query would end in a 500. It is bound as U+FFFD, the character CommonMark shows
+    # in its place, so a lookup finds nothing and a write keeps the rest of the text.
+    if executemany:
+        return statement, [_bound_without_nul(p) for p in parameters]
+    return statement, _bound_without_nul(parameters)
+
+
 def _mark_write_requests() -> None:
     write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
 
 
 def register_database(app: Flask) -> None:
-    """Bind the database; on SQLite set the pragmas and transaction mode on every connection."""
+    """Bind the database; on SQLite set the pragmas and transaction mode on every connection.
+
+    On PostgreSQL, strings are bound without NUL characters (see _postgres_before_execute).
+    """
     db.init_app(app)
     with app.app_context():
         engine: Engine = db.engine
-        if engine.dialect.name == "sqlite" and not getattr(engine, "_daybook_hooks", False):
-            event.listen(engine, "connect", _sqlite_connect)
-            event.listen(engine, "begin", _sqlite_begin)
+        if not getattr(engine, "_daybook_hooks", False):
+            if engine.dialect.name == "sqlite":
+                event.listen(engine, "connect", _sqlite_connect)
+                event.listen(engine, "begin", _sqlite_begin)
+            elif engine.dialect.name == "postgresql":
+                event.listen(engine, "before_cursor_execute", _postgres_before_execute, retval=True)
             engine._daybook_hooks = True  # type: ignore[attr-defined]
     app.before_request(_mark_write_requests)
 

@@ -96,3 +96,13 @@ class Emptier:
 
 # The search index's table and the column with the entry's id, on the database under test.
 SEARCH_TABLE, SEARCH_ID = ("entry_search", "entry_id") if ON_POSTGRES else ("entry_fts", "rowid")
+
+
+if __name__ == "__main__":
+    # `python -m tests.databases URL`: exit 0 when the server answers, else say why and exit 1.
+    import sys
+
+    reason = unreachable(sys.argv[1])
+    if reason:
+        print(f"PostgreSQL is not reachable: {reason}", file=sys.stderr)
+    sys.exit(1 if reason else 0)

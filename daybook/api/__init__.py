@@ -156,6 +156,7 @@ def register_api(app: Flask) -> None:
             ],
             expose_headers=[
                 "ETag",
+                "Idempotent-Replayed",
                 "Location",
                 "RateLimit-Limit",
                 "RateLimit-Remaining",

@@ -19,7 +19,8 @@ MAX_BODY_BYTES = 1024 * 1024
 PER_PAGE = 20
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
-MAX_ID = 2**63 - 1  # larger numbers cannot even be bound as a database integer
+# Ids are 32-bit integers on PostgreSQL: a larger number is no id, and binding it would fail.
+MAX_ID = 2**31 - 1
 TITLE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")  # line breaks, NUL and other C0 controls
 
 

@@ -111,6 +111,17 @@ def _entry_ids(tag: Tag) -> list[int]:
     )
 
 
+def _touch(entry_ids: list[int]) -> None:
+    # The entries' tags changed: a new version, so a client holding the old ETag gets 412.
+    if entry_ids:
+        db.session.execute(
+            sa.update(Entry)
+            .where(Entry.id.in_(entry_ids))
+            .values(version=Entry.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+
+
 def rename_tag(user: User, name: str, new_name: str) -> str:
     """Rename a tag; renaming to a tag that exists merges the two. Return the resulting name.
 
@@ -141,6 +152,7 @@ def rename_tag(user: User, name: str, new_name: str) -> str:
         db.session.execute(sa.delete(entry_tag).where(entry_tag.c.tag_id == tag.id))
         db.session.delete(tag)
     db.session.flush()
+    _touch(affected)
     search.reindex_entries(affected)
     db.session.commit()
     return target_name
@@ -158,5 +170,6 @@ def delete_tag(user: User, name: str) -> None:
     db.session.execute(sa.delete(entry_tag).where(entry_tag.c.tag_id == tag.id))
     db.session.delete(tag)
     db.session.flush()
+    _touch(affected)
     search.reindex_entries(affected)
     db.session.commit()

@@ -389,3 +389,9 @@ def test_logout_with_a_body_of_null_is_422(anon, pair):
     response = as_login.post("/auth/logout", data="null", content_type="application/json")
     assert_problem(response, 422)
     assert as_login.get("/me").status_code == 200
+
+
+def test_bearer_calls_start_no_browser_session(api, anon, pair):
+    for client in (api, anon.with_token(pair["access_token"]), anon.with_token(None)):
+        assert "Set-Cookie" not in client.get("/me").headers
+    assert "Set-Cookie" not in api.post("/entries", json={"title": "x"}).headers

@@ -276,7 +276,7 @@ def test_a_listed_origin_gets_cors_headers(cors):
     exposed = {
         h.strip().lower() for h in response.headers["Access-Control-Expose-Headers"].split(",")
     }
-    assert {"etag", "location", "retry-after", "ratelimit-limit"} <= exposed
+    assert {"etag", "location", "idempotent-replayed", "retry-after", "ratelimit-limit"} <= exposed
     errors = cors.get("/entries/999", headers={"Origin": "https://b.example"})
     assert errors.status_code == 404
     assert errors.headers["Access-Control-Allow-Origin"] == "https://b.example"
