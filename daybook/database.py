@@ -39,10 +39,13 @@ def _without_nul(value):
 
 
 def _bound_without_nul(params):
+    # A mapping of named values, a tuple of positional ones, or a list of either (executemany).
     if isinstance(params, dict):
         return {key: _without_nul(value) for key, value in params.items()}
-    if isinstance(params, list | tuple):
-        return type(params)(_without_nul(value) for value in params)
+    if isinstance(params, tuple):
+        return tuple(_without_nul(value) for value in params)
+    if isinstance(params, list):
+        return [_bound_without_nul(each) for each in params]
     return params
 
 
@@ -50,8 +53,6 @@ def _postgres_before_execute(conn, cursor, statement, parameters, context, execu
     # PostgreSQL text cannot hold U+0000, and psycopg refuses to send it: a NUL typed into a
     # form or a query would end in a 500. It is bound as U+FFFD, the character CommonMark shows
     # in its place, so a lookup finds nothing and a write keeps the rest of the text.
-    if executemany:
-        return statement, [_bound_without_nul(p) for p in parameters]
     return statement, _bound_without_nul(parameters)
 
 
