@@ -19,9 +19,11 @@ CONFIG = "'daybook_english'"
 WEIGHTS = "'{0.1, 0.1, 0.5, 1.0}'"
 SNIPPET_WORDS = 24
 _TITLE_OPTIONS = f"StartSel={OPEN}, StopSel={CLOSE}, HighlightAll=true"
+# One fragment of 24 words around the best match is the window FTS5's snippet() shows; with no
+# match in the body, the first 23 words.
 _BODY_OPTIONS = (
-    f"StartSel={OPEN}, StopSel={CLOSE}, MaxWords={SNIPPET_WORDS}, "
-    f"MinWords={SNIPPET_WORDS * 2 // 3}, ShortWord=0"
+    f"StartSel={OPEN}, StopSel={CLOSE}, MaxFragments=1, MaxWords={SNIPPET_WORDS}, "
+    f"MinWords={SNIPPET_WORDS - 1}, ShortWord=0"
 )
 # PostgreSQL's parser reads URLs, e-mail addresses, paths, versions and HTML tags as single tokens
 # (and leaves tags out of headlines); FTS5 splits at every character that is not a letter or
@@ -29,6 +31,7 @@ _BODY_OPTIONS = (
 # control character, which index_entry has already taken out of the entry's own text.
 _SEPARATOR = "\x01"
 _PUNCTUATION = re.compile(r"[^\w\s]")
+_WORD = re.compile(r"\w")
 
 
 def _separated(text: str) -> str:
@@ -154,14 +157,16 @@ def _joined(text: str) -> str:
 
 
 def _snippet(headline: str, body: str) -> str:
-    # ts_headline marks no cut; FTS5's snippet shows one with an ellipsis at either end.
+    # ts_headline marks no cut, and a fragment ends at its last word. Like FTS5's snippet(),
+    # show an ellipsis where words were left out, and the punctuation that ends the text.
     headline, body = _joined(headline).strip(), _joined(body)
     shown = headline.replace(OPEN, "").replace(CLOSE, "")
     start = body.find(shown)
     if start < 0:
         return headline
-    before = "…" if body[:start].strip() else ""
-    after = "…" if body[start + len(shown) :].strip() else ""
+    before, after = body[:start], body[start + len(shown) :]
+    before = "…" if _WORD.search(before) else before.lstrip()
+    after = "…" if _WORD.search(after) else after.rstrip()
     return before + headline + after
 
 
