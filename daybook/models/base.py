@@ -34,6 +34,11 @@ class UTCDateTime(TypeDecorator):
         return None if value is None else value.replace(tzinfo=UTC)
 
 
+# The largest id an Integer primary key holds on every database (PostgreSQL's int4): a larger
+# id in a URL names nothing, and must not reach the database, which would reject it.
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     """Return the current time, aware, in UTC."""
     return datetime.now(UTC)

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from daybook.errors import Conflict, NotFound, ValidationError
 from daybook.extensions import db
 from daybook.models import Entry, IdempotentRequest, Tag, User, entry_tag, utcnow
+from daybook.models.base import MAX_ID
 from daybook.services import markdown, search
 from daybook.services import tags as tag_service
 
@@ -20,7 +21,6 @@ PER_PAGE = 20
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 # Ids are 32-bit integers on PostgreSQL: a larger number is no id, and binding it would fail.
-MAX_ID = 2**31 - 1
 TITLE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")  # line breaks, NUL and other C0 controls
 
 

@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from daybook.errors import ValidationError
 from daybook.extensions import db
 from daybook.models import Entry, User
+from daybook.models.base import MAX_ID
 from daybook.services import entries, search
-from daybook.services.entries import MAX_ID
 
 SORTS = {
     "-occurred_at": (Entry.occurred_at, True),

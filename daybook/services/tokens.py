@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from daybook.errors import NotFound, ValidationError
 from daybook.extensions import db
 from daybook.models import ApiToken, RefreshToken, User, utcnow
+from daybook.models.base import MAX_ID
 
 PAT_PREFIX = "dbk_"
 ACCESS_LIFETIME = timedelta(minutes=15)
@@ -109,6 +110,8 @@ def revoke_token(user: User, token_id: int) -> None:
 
     Raises: NotFound, also for someone else's token.
     """
+    if not 0 < token_id <= MAX_ID:
+        raise NotFound("No such token.")
     token = db.session.scalar(
         sa.select(ApiToken).where(
             ApiToken.id == token_id, ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)
