@@ -273,7 +273,8 @@ def seeded_data(args, data_dir: Path) -> dict:
     if facts_file.exists():
         facts = json.loads(facts_file.read_text())
         if {k: facts.get(k) for k in wanted} == wanted:
-            log(f"Reusing the {args.entries:,} entries seeded in {data_dir}.")
+            log(f"Reusing the {args.entries:,} entries seeded in {data_dir}; migrating it to head.")
+            migrate(data_dir)  # as `make run` does before it starts gunicorn
             facts["reused"] = True
             return facts
         raise SystemExit(
@@ -310,6 +311,20 @@ def seeded_data(args, data_dir: Path) -> dict:
     )
     facts["reused"] = False
     return facts
+
+
+def migrate(data_dir: Path) -> None:
+    from flask_migrate import upgrade
+
+    from daybook import create_app
+    from daybook.extensions import db
+
+    app = create_app(
+        {"DATA_DIR": str(data_dir), "DATABASE_URL": database_url(data_dir), "LOG_LEVEL": "WARNING"}
+    )
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
 
 
 def database_url(data_dir: Path) -> str:

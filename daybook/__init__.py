@@ -111,9 +111,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from daybook.health import bp as health_bp
     from daybook.web import bp as web_bp
 
     app.register_blueprint(web_bp)
+    app.register_blueprint(health_bp)
 
 
 def _openapi_app(instance_path: str) -> Flask:

@@ -29,6 +29,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "REGISTRATION": ("closed", "Who may create an account: closed, open or invite."),
     "HTTPS": ("0", "Set to 1 when served over HTTPS: Secure cookies and HSTS."),
     "LOG_LEVEL": ("INFO", "Minimum level of log lines written to stdout."),
+    "LOG_FORMAT": ("text", "Log lines as key=value text or one JSON object per line."),
     "TRASH_DAYS": ("30", "Days an entry stays in the trash before it is purged."),
     "MAX_UPLOAD_MB": ("4", "Largest request body accepted, in megabytes."),
     "BACKUP_DIR": (None, "Where `daybook backup` writes; `<data dir>/backups` when unset."),
@@ -64,6 +65,7 @@ class Settings:
     proxy_count: int = 0
     cors_origins: tuple[str, ...] = ()
     api_rate_limit: str = "300/minute"
+    log_format: str = "text"
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask config keys these settings imply."""
@@ -204,7 +206,15 @@ def load_settings(
         proxy_count=_int("PROXY_COUNT", environ, 0, 10),
         cors_origins=_origins(environ),
         api_rate_limit=_rate_limit(environ),
+        log_format=_choice("LOG_FORMAT", environ, ("text", "json")),
     )
+
+
+def _choice(name: str, environ: dict[str, str], choices: tuple[str, ...]) -> str:
+    value = (_env(name, environ) or "").lower()
+    if value not in choices:
+        raise ConfigError(f"{ENV_PREFIX}{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
 
 
 def _origins(environ: dict[str, str]) -> tuple[str, ...]:

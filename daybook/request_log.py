@@ -15,7 +15,17 @@ from flask_login import current_user
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def _configure(level: str) -> None:
+def _renderer(log_format: str):
+    if log_format == "json":
+        return structlog.processors.JSONRenderer()
+    if sys.stdout.isatty():
+        return structlog.dev.ConsoleRenderer(colors=False)
+    return structlog.processors.KeyValueRenderer(
+        key_order=["timestamp", "level", "event", "request_id"], drop_missing=True
+    )
+
+
+def _configure(level: str, log_format: str) -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level, force=False)
     # Alembic announces each of its plugins at INFO when Flask-Migrate imports it.
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -24,11 +34,7 @@ def _configure(level: str) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.dev.ConsoleRenderer(colors=False)
-            if sys.stdout.isatty()
-            else structlog.processors.KeyValueRenderer(
-                key_order=["timestamp", "level", "event", "request_id"], drop_missing=True
-            ),
+            _renderer(log_format),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
@@ -64,7 +70,8 @@ def _finish(response: Response) -> Response:
 
 def init_request_log(app: Flask) -> None:
     """Configure structured logging and log every request once it is answered."""
-    _configure(app.config["DAYBOOK"].log_level)
+    settings = app.config["DAYBOOK"]
+    _configure(settings.log_level, settings.log_format)
     app.before_request(_start)
     app.after_request(_finish)
 

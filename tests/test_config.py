@@ -45,6 +45,7 @@ def test_given_secret_key_wins(tmp_path):
         ("DAYBOOK_SECRET_KEY", "short", "at least 16 characters"),
         ("DAYBOOK_HTTPS", "maybe", "DAYBOOK_HTTPS must be 1 or 0"),
         ("DAYBOOK_LOG_LEVEL", "LOUD", "DAYBOOK_LOG_LEVEL must be"),
+        ("DAYBOOK_LOG_FORMAT", "xml", "DAYBOOK_LOG_FORMAT must be one of text, json"),
     ],
 )
 def test_invalid_settings_name_the_setting(tmp_path, key, value, phrase):

@@ -103,3 +103,14 @@ def test_proxy_count_trusts_forwarded_address_only_when_configured(make_app, use
     proxied.before_request(lambda: seen.append(request.remote_addr))
     proxied.test_client().get("/login", headers={"X-Forwarded-For": "203.0.113.9"})
     assert seen == ["127.0.0.1", "203.0.113.9"]
+
+
+def test_json_log_format_gives_one_object_per_line_with_the_request_id(make_app, user, capsys):
+    import json
+
+    app = make_app(LOG_FORMAT="json")
+    capsys.readouterr()
+    app.test_client().get("/login", headers={"X-Request-ID": "json-req-1"})
+    lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if "json-req-1" in ln]
+    assert lines and lines[-1]["event"] == "request"
+    assert lines[-1]["request_id"] == "json-req-1" and lines[-1]["status"] == 200
