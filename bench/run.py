@@ -600,6 +600,8 @@ def _raise_on_term(signum, _frame):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Ctrl+C raises KeyboardInterrupt even when started with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _raise_on_term)
     signal.signal(signal.SIGHUP, _raise_on_term)
     if args.loadgen == "wrk" and not loadgen.wrk_path():
@@ -663,11 +665,13 @@ def benchmark(
     cookie = login(daybook.port)
     headers = {"Cookie": cookie}
     word = args.query or facts["search_word"]
+    # A small seed has fewer pages: take its last full page then.
+    deep_page = max(1, min(args.deep_page, facts["live_entries"] // 20))
     paths = {
         "hello": "/",
         **({"signed-in-empty": "/_bench/empty"} if floor else {}),
         "list": "/entries",
-        "list-deep": f"/entries?page={args.deep_page}",
+        "list-deep": f"/entries?page={deep_page}",
         "entry": "/entries/<random id>",
         "search": f"/search?q={word}",
     }

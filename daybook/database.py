@@ -65,6 +65,10 @@ def register_database(app: Flask) -> None:
 
     On PostgreSQL, strings are bound without NUL characters (see _postgres_before_execute).
     """
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        # A local file cannot have gone away: pinging it costs a round trip on every checkout.
+        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "pool_pre_ping": False}
     db.init_app(app)
     with app.app_context():
         engine: Engine = db.engine

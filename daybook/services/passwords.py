@@ -13,7 +13,15 @@ MAX_LENGTH = 1024
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified against when the login names nobody, so an unknown user costs the same time.
-_DUMMY_HASH = _hasher.hash("not-a-real-password-but-the-same-cost")
+# Made on first use, not at import: each hash briefly takes argon2's 64 MiB in every worker.
+_DUMMY_HASH: str | None = None
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = _hasher.hash("not-a-real-password-but-the-same-cost")
+    return _DUMMY_HASH
 
 
 @cache
@@ -41,7 +49,9 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """Check a password against a hash; with no hash, spend the same time and fail."""
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 
