@@ -27,7 +27,7 @@ VERSION = 1
 MAX_ERRORS = 20
 # Characters YAML will not take raw inside a double-quoted scalar: C0/C1 controls, DEL, the
 # YAML 1.1 line breaks (NEL, LS, PS) and non-characters. JSON leaves them raw; YAML reads
-# "\uXXXX" exactly as JSON does.
+# a backslash-u escape with four hex digits exactly as JSON does.
 _YAML_RAW_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
