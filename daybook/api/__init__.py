@@ -47,14 +47,19 @@ def json_response(
     return response
 
 
+def _sent_bearer() -> str | None:
+    """Return the token of an `Authorization: Bearer <token>` header, or None."""
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() or None if header[:7].lower() == "bearer " else None
+
+
 def _bearer() -> str | None:
-    header = request.headers.get("Authorization")
-    if header is None:
+    if "Authorization" not in request.headers:
         return None
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
+    token = _sent_bearer()
+    if token is None:
         raise tokens.InvalidToken("Send the token as 'Authorization: Bearer <token>'.")
-    return value.strip()
+    return token
 
 
 def _foreign_origin() -> bool:
@@ -164,11 +169,6 @@ def register_api(app: Flask) -> None:
                 "Retry-After",
             ],
         )
-
-
-def _sent_bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
-    return header[7:].strip() if header[:7].lower() == "bearer " else None
 
 
 def _token_key() -> str:

@@ -64,10 +64,6 @@ def _entry_response(entry: Entry, status: int = 200, **headers: str) -> Response
     return json_response(entry_out(entry), status, {"ETag": etag(entry), **headers})
 
 
-def _next_link(endpoint: str, **args: object) -> str:
-    return url_for(endpoint, **{k: v for k, v in args.items() if v is not None})
-
-
 @bp.get("/me", tags=[TAG_ENTRIES], responses={200: Me})
 def me():
     """Show the account the token belongs to."""
@@ -236,7 +232,7 @@ def trash_purge(path: EntryPath):
 def trash_list(query: PageQuery):
     """List entries in the trash, most recently deleted first."""
     page = entries.list_trash(caller(), page=query.page)
-    next_url = _next_link("api.trash_list", page=query.page + 1) if page.has_next else None
+    next_url = url_for("api.trash_list", page=query.page + 1) if page.has_next else None
     return json_response(EntryList(entries=[entry_out(e) for e in page.items], next=next_url))
 
 

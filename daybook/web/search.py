@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import render_template, request
 from flask_login import current_user, login_required
@@ -13,24 +13,24 @@ from daybook.web import bp
 from daybook.web.forms import page_arg, parse_local_datetime
 
 
+def _date_arg(raw: str, field: str, errors: dict[str, str]) -> datetime | None:
+    try:
+        return parse_local_datetime(raw, field)
+    except ValidationError as exc:
+        errors.update(exc.fields)
+        return None
+
+
 @bp.get("/search")
 @login_required
 def search_page():
     """Search the user's entries, ranked, with highlighted snippets."""
     args = {k: request.args.get(k, "")[:500] for k in ("q", "tag", "from", "to")}
     errors: dict[str, str] = {}
-    try:
-        date_from = parse_local_datetime(args["from"], "from")
-    except ValidationError as exc:
-        errors.update(exc.fields)
-        date_from = None
-    try:
-        date_to = parse_local_datetime(args["to"], "to")
-        if date_to is not None and len(args["to"].strip()) == 10:
-            date_to += timedelta(days=1)  # a bare date includes that whole day
-    except ValidationError as exc:
-        errors.update(exc.fields)
-        date_to = None
+    date_from = _date_arg(args["from"], "from", errors)
+    date_to = _date_arg(args["to"], "to", errors)
+    if date_to is not None and len(args["to"].strip()) == 10:
+        date_to += timedelta(days=1)  # a bare date includes that whole day
     result = None
     if args["q"].strip() and not errors:
         result = search.search_entries(
