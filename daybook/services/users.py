@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import cache
 from zoneinfo import available_timezones
 
 import sqlalchemy as sa
@@ -16,6 +17,12 @@ from daybook.services import passwords, tokens
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
 NOT_CURRENT = "This is not your current password."
+
+
+@cache
+def timezone_names() -> tuple[str, ...]:
+    """Return the time zones a user may choose, sorted (read from the system once)."""
+    return tuple(sorted(available_timezones() | {"UTC"}))
 
 
 def count_users() -> int:
@@ -195,7 +202,7 @@ def set_timezone(user: User, timezone: str) -> None:
 
     Raises: ValidationError.
     """
-    if timezone not in available_timezones() and timezone != "UTC":
+    if timezone not in timezone_names():
         raise ValidationError({"timezone": "Choose a time zone from the list."})
     user.timezone = timezone
     db.session.commit()

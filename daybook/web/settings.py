@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import available_timezones
-
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_login.utils import decode_cookie
@@ -21,7 +19,7 @@ def _page(section=None, errors=None, form=None, status=200, invite_url=None):
         section=section,
         errors=errors or {},
         form=form or {},
-        timezones=sorted(available_timezones()),
+        timezones=users.timezone_names(),
         invite_url=invite_url,
         registration=current_app.config["DAYBOOK"].registration,
     ), status
