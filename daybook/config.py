@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "DAYBOOK_"
 REGISTRATION_MODES = ("closed", "open", "invite")
+BACKUP_SCHEDULES = ("", "hourly", "daily", "weekly")
 
 # Every setting Daybook reads from the environment, with its default (None: computed) and a
 # one-line description. docs/configuration.md documents each key; a test holds them in step.
@@ -36,6 +37,14 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "PROXY_COUNT": ("0", "How many reverse proxies in front set X-Forwarded-* headers."),
     "CORS_ORIGINS": ("", "Other origins (comma-separated) whose pages may call the API."),
     "API_RATE_LIMIT": ("300/minute", "Requests allowed per token and per client address."),
+    "REDIS_URL": ("", "Redis for sessions, rate limits and the job queue; embedded when unset."),
+    "BACKUP_SCHEDULE": (
+        "",
+        "When the worker takes a backup: hourly, daily or weekly; off when unset.",
+    ),
+    "BACKUP_KEEP": ("14", "How many scheduled backups to keep; older ones are deleted."),
+    "METRICS": ("0", "Set to 1 to serve Prometheus metrics at /metrics."),
+    "METRICS_TOKEN": ("", "Bearer token that may read /metrics from other than loopback."),
 }
 
 
@@ -66,6 +75,11 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     api_rate_limit: str = "300/minute"
     log_format: str = "text"
+    redis_url: str = ""
+    backup_schedule: str = ""
+    backup_keep: int = 14
+    metrics: bool = False
+    metrics_token: str = ""
 
     def flask_config(self) -> dict[str, Any]:
         """Return the Flask config keys these settings imply."""
@@ -207,13 +221,20 @@ def load_settings(
         cors_origins=_origins(environ),
         api_rate_limit=_rate_limit(environ),
         log_format=_choice("LOG_FORMAT", environ, ("text", "json")),
+        redis_url=_redis_url(environ),
+        backup_schedule=_choice("BACKUP_SCHEDULE", environ, BACKUP_SCHEDULES),
+        backup_keep=_int("BACKUP_KEEP", environ, 1, 10000),
+        metrics=_bool("METRICS", environ),
+        metrics_token=_metrics_token(environ),
     )
 
 
 def _choice(name: str, environ: dict[str, str], choices: tuple[str, ...]) -> str:
     value = (_env(name, environ) or "").lower()
     if value not in choices:
-        raise ConfigError(f"{ENV_PREFIX}{name} must be one of {', '.join(choices)}, not {value!r}.")
+        raise ConfigError(
+            f"{ENV_PREFIX}{name} must be one of {', '.join(c for c in choices if c)}, not {value!r}."
+        )
     return value
 
 
@@ -240,3 +261,17 @@ def _rate_limit(environ: dict[str, str]) -> str:
             f"{ENV_PREFIX}API_RATE_LIMIT {raw!r} is not a rate like 300/minute."
         ) from None
     return raw
+
+
+def _redis_url(environ: dict[str, str]) -> str:
+    raw = _env("REDIS_URL", environ) or ""
+    if raw and not re.fullmatch(r"(redis|rediss|unix)://\S+", raw):
+        raise ConfigError(f"{ENV_PREFIX}REDIS_URL must be a redis://host:port/db URL, not {raw!r}.")
+    return raw
+
+
+def _metrics_token(environ: dict[str, str]) -> str:
+    token = _env("METRICS_TOKEN", environ) or ""
+    if token and len(token) < 16:
+        raise ConfigError(f"{ENV_PREFIX}METRICS_TOKEN must be at least 16 characters long.")
+    return token
