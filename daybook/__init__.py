@@ -33,6 +33,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     register_proxy(app)
     register_logging(app)
+    register_metrics(app)
     register_extensions(app)
     register_blueprints(app)
     register_api(app)
@@ -83,14 +84,23 @@ def register_logging(app: Flask) -> None:
     init_request_log(app)
 
 
+def register_metrics(app: Flask) -> None:
+    # Early, so that its timer starts before the other extensions' before_request hooks run.
+    from daybook.metrics import register
+
+    register(app)
+
+
 def register_extensions(app: Flask) -> None:
     from daybook import models  # noqa: F401 - registers every table on the metadata
     from daybook.database import include_object, register_database
     from daybook.extensions import csrf, db, limiter, login_manager, migrate
+    from daybook.redis_store import init_redis
     from daybook.services import auth
     from daybook.sessions import init_sessions
 
     register_database(app)
+    init_redis(app)
     migrate.init_app(
         app,
         db,

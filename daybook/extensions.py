@@ -14,4 +14,13 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 # General request limits (the API's); login throttling lives in the database (services.auth).
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+# With DAYBOOK_REDIS_URL the counters live in Redis; while Redis is away each process counts in
+# memory rather than failing requests, and the short timeouts keep a dead Redis from stalling them.
+limiter = Limiter(
+    key_func=get_remote_address,
+    default_limits=[],
+    key_prefix="daybook",
+    swallow_errors=True,
+    in_memory_fallback_enabled=True,
+    storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 2.0},
+)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app, jsonify
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
+from daybook import redis_store
 from daybook.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -28,7 +30,8 @@ def _migrations_at_head() -> dict[str, object]:
 
 @bp.get("/readyz")
 def readyz():
-    """Report whether the database answers and its schema is current; 503 when not."""
+    """Report whether the database answers, its schema is current and Redis (when configured)
+    answers; 503 when not."""
     checks: dict[str, dict[str, object]] = {}
     try:
         db.session.execute(db.select(1))
@@ -38,5 +41,12 @@ def readyz():
         checks["database"] = {"ok": False, "error": type(exc).__name__}
     finally:
         db.session.rollback()
+    redis = redis_store.client()
+    if redis is not None:
+        try:
+            redis.ping()
+            checks["redis"] = {"ok": True}
+        except RedisError as exc:
+            checks["redis"] = {"ok": False, "error": type(exc).__name__}
     ready = all(check["ok"] for check in checks.values()) and "migrations" in checks
     return jsonify(status="ready" if ready else "not ready", checks=checks), 200 if ready else 503

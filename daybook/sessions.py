@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, abort, request, session
 from flask_session.base import ServerSideSessionInterface
+from flask_session.redis import RedisSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
 from itsdangerous import want_bytes
+from redis.exceptions import RedisError
+from structlog import get_logger
 
 from daybook.extensions import db
 from daybook.models.web_session import WebSession
@@ -74,6 +77,55 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
         db.session.commit()
 
 
+log = get_logger("daybook.sessions")
+# Endpoints that serve without a session: health checks, metrics and static files.
+SESSIONLESS_BLUEPRINTS = ("health", "metrics")
+
+
+class ResilientRedisSessionInterface(RedisSessionInterface):
+    """Flask-Session's Redis backend that marks the session unavailable instead of failing.
+
+    While Redis is away, pages that need a session answer 503 (see `refuse_without_store`);
+    everything else (health checks, the API with bearer tokens) keeps working, and the
+    session is neither overwritten nor its cookie dropped, so it is still there afterwards.
+    """
+
+    def open_session(self, app: Flask, request):
+        try:
+            opened = super().open_session(app, request)
+            if not request.cookies.get(app.config["SESSION_COOKIE_NAME"]) and (
+                "Authorization" not in request.headers
+            ):
+                # A new visitor's session is only written after the page; learn now whether
+                # that can work, rather than hand out a form that cannot be posted.
+                self.client.ping()
+            return opened
+        except RedisError as exc:
+            log.warning("session_store_unavailable", error=type(exc).__name__)
+            unavailable = self.session_class(sid=self._generate_sid(self.sid_length))
+            unavailable.unavailable = True
+            return unavailable
+
+    def save_session(self, app: Flask, session, response) -> None:
+        if getattr(session, "unavailable", False):
+            return
+        try:
+            super().save_session(app, session, response)
+        except RedisError as exc:
+            log.warning("session_store_unavailable", error=type(exc).__name__)
+
+
+def refuse_without_store() -> None:
+    """Answer 503 to a request that needs a session while the session store is away."""
+    if not getattr(session, "unavailable", False):
+        return
+    if request.blueprint in SESSIONLESS_BLUEPRINTS or request.endpoint in (None, "static"):
+        return
+    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return
+    abort(503)
+
+
 def regenerate_session(app: Flask, session) -> None:
     """Give the current session a new id, keeping its contents (against session fixation)."""
     app.session_interface.regenerate(session)
@@ -81,5 +133,12 @@ def regenerate_session(app: Flask, session) -> None:
 
 
 def init_sessions(app: Flask) -> None:
-    """Store sessions server-side in the database."""
-    app.session_interface = DatabaseSessionInterface(app)
+    """Store sessions server-side: in Redis when configured, else in the database."""
+    redis = app.extensions.get("redis")
+    if redis is None:
+        app.session_interface = DatabaseSessionInterface(app)
+        return
+    app.session_interface = ResilientRedisSessionInterface(
+        app, client=redis, key_prefix="daybook:session:", permanent=app.config["SESSION_PERMANENT"]
+    )
+    app.before_request(refuse_without_store)
