@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from daybook.database import write_intent
@@ -43,6 +43,40 @@ def _user(username: str):
     return user
 
 
+def _passphrase(file: Path | None, *, new: bool) -> str:
+    """Return the passphrase from `file`, else DAYBOOK_BACKUP_PASSPHRASE, else ask for it."""
+    if file is not None:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"Cannot read the passphrase from {file}: {exc}.") from None
+        if not lines or not lines[0].strip():
+            raise click.ClickException(f"{file} is empty; put the passphrase on its first line.")
+        return lines[0].strip()
+    configured = current_app.config["DAYBOOK"].backup_passphrase
+    if configured:
+        return configured
+    try:
+        answer = click.prompt(
+            "New passphrase for the backup" if new else "Passphrase of the backup",
+            hide_input=True,
+            confirmation_prompt=new,
+        )
+    except click.Abort:
+        raise click.ClickException(
+            "No passphrase was given; type it, or use --passphrase-file or "
+            "DAYBOOK_BACKUP_PASSPHRASE."
+        ) from None
+    return answer.strip()
+
+
+_PASSPHRASE_FILE = click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Read the passphrase from the first line of this file.",
+)
+
+
 @click.command("backup")
 @click.option(
     "--dest",
@@ -56,13 +90,29 @@ def _user(username: str):
     show_default=True,
     help="How many backups to keep in that directory; older ones are deleted.",
 )
+@click.option(
+    "--encrypt/--no-encrypt",
+    default=None,
+    help="Encrypt with a passphrase (default: only with --passphrase-file or "
+    "DAYBOOK_BACKUP_PASSPHRASE).",
+)
+@_PASSPHRASE_FILE
 @with_appcontext
-def backup_command(dest: Path | None, keep: int) -> None:
-    """Copy the database to a checked, timestamped file; safe while it runs."""
+def backup_command(
+    dest: Path | None, keep: int, encrypt: bool | None, passphrase_file: Path | None
+) -> None:
+    """Write the database and data files to a checked, timestamped archive; safe while it runs."""
     from daybook.services import backup
 
+    if encrypt is False and passphrase_file is not None:
+        raise click.UsageError("--passphrase-file encrypts the backup; drop it or --no-encrypt.")
+    if encrypt is None:
+        encrypt = passphrase_file is not None or bool(
+            current_app.config["DAYBOOK"].backup_passphrase
+        )
+    passphrase = _passphrase(passphrase_file, new=True) if encrypt else None
     try:
-        result = backup.create_backup(dest, keep=keep)
+        result = backup.create_backup(dest, keep=keep, passphrase=passphrase)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     for old in result.removed:
@@ -72,15 +122,24 @@ def backup_command(dest: Path | None, keep: int) -> None:
 
 @click.command("restore")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="Replace an existing database (it is kept beside).")
+@click.option("--force", is_flag=True, help="Replace an existing database (it is kept).")
+@_PASSPHRASE_FILE
 @with_appcontext
-def restore_command(file: Path, force: bool) -> None:
-    """Replace the database with the backup FILE. Stop the server first."""
-    from daybook.services import backup
+def restore_command(file: Path, force: bool, passphrase_file: Path | None) -> None:
+    """Replace the database and data files with the backup FILE. Stop the server first."""
+    from daybook.services import backup, backup_restore
 
     try:
+        encrypted = file.is_file() and backup.is_encrypted(file)
+    except OSError as exc:
+        raise click.ClickException(f"Cannot read {file}: {exc.strerror or exc}.") from None
+    if encrypted:
+        passphrase = _passphrase(passphrase_file, new=False)
+    else:  # still encrypts the copy of a replaced PostgreSQL database, like any other backup
+        passphrase = current_app.config["DAYBOOK"].backup_passphrase or None
+    try:
         with _writing():
-            result = backup.restore_backup(file, force=force)
+            result = backup_restore.restore_backup(file, force=force, passphrase=passphrase)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Restored {file} into {result.database}.")
@@ -90,6 +149,9 @@ def restore_command(file: Path, force: bool) -> None:
         click.echo(f"Upgraded its schema from {result.revision_before} to {result.revision_after}.")
     if result.reindexed:
         click.echo("Rebuilt the search index.")
+    if result.files:
+        s = "" if result.files == 1 else "s"
+        click.echo(f"Put back {result.files} file{s} into the data directory.")
 
 
 def _default_output(username: str, suffix: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
         "When the worker takes a backup: hourly, daily or weekly; off when unset.",
     ),
     "BACKUP_KEEP": ("14", "How many scheduled backups to keep; older ones are deleted."),
+    "BACKUP_PASSPHRASE": ("", "When set, backups are encrypted with this passphrase."),
     "METRICS": ("0", "Set to 1 to serve Prometheus metrics at /metrics."),
     "METRICS_TOKEN": ("", "Bearer token that may read /metrics from other than loopback."),
 }
@@ -78,6 +79,7 @@ class Settings:
     redis_url: str = ""
     backup_schedule: str = ""
     backup_keep: int = 14
+    backup_passphrase: str = field(default="", repr=False)
     metrics: bool = False
     metrics_token: str = ""
 
@@ -224,6 +226,7 @@ def load_settings(
         redis_url=_redis_url(environ),
         backup_schedule=_choice("BACKUP_SCHEDULE", environ, BACKUP_SCHEDULES),
         backup_keep=_int("BACKUP_KEEP", environ, 1, 10000),
+        backup_passphrase=_env("BACKUP_PASSPHRASE", environ) or "",
         metrics=_bool("METRICS", environ),
         metrics_token=_metrics_token(environ),
     )
