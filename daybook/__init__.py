@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     register_logging(app)
     register_metrics(app)
     register_extensions(app)
+    register_jobs(app)
     register_blueprints(app)
     register_api(app)
     register_errorhandlers(app)
@@ -118,6 +119,13 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
     login_manager.user_loader(auth.load_login)
+
+
+def register_jobs(app: Flask) -> None:
+    """Give the app its job queue: Huey on Redis, or on a SQLite file in the data directory."""
+    from daybook.jobs import init_app
+
+    init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

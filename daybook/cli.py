@@ -1,4 +1,4 @@
-"""The `daybook` command line: database, users, trash, backups, export and import."""
+"""The `daybook` command line: database, users, trash, backups, export, import and the worker."""
 
 from __future__ import annotations
 
@@ -121,11 +121,15 @@ def trash_group() -> None:
 
 @trash_group.command("purge")
 @click.option("--days", type=int, default=None, help="Purge entries trashed longer ago than this.")
+@click.option("--queue", "queued", is_flag=True, help="Leave it to a worker, as a job.")
 @with_appcontext
-def trash_purge(days: int | None) -> None:
+def trash_purge(days: int | None, queued: bool) -> None:
     """Delete entries that have been in the trash longer than DAYBOOK_TRASH_DAYS."""
     from daybook.services import entries
 
+    if queued:
+        _enqueue("trash_purge", {} if days is None else {"days": days})
+        return
     keep = current_app.config["DAYBOOK"].trash_days if days is None else days
     count = entries.purge_expired_trash(keep)
     click.echo(f"Purged {count} entr{'y' if count == 1 else 'ies'} from the trash.")
@@ -138,12 +142,59 @@ def search_group() -> None:
 
 
 @search_group.command("reindex")
+@click.option("--queue", "queued", is_flag=True, help="Leave it to a worker, as a job.")
 @with_appcontext
-def search_reindex() -> None:
+def search_reindex(queued: bool) -> None:
     """Rebuild the search index from the entries."""
     from daybook.services import search
 
+    if queued:
+        _enqueue("search_reindex")
+        return
     click.echo(f"Indexed {search.rebuild_index()} entries.")
+
+
+def _enqueue(kind: str, params: dict | None = None) -> None:
+    from daybook.jobs import enqueue
+    from daybook.jobs.queue import QueueUnavailable
+
+    try:
+        job_id = enqueue(kind, params=params)
+    except QueueUnavailable as exc:
+        _fail(str(exc))
+    click.echo(f"Queued job {job_id}; `daybook worker` runs it.")
+
+
+@click.command("worker")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=2,
+    show_default=True,
+    help="Jobs run at the same time, each in its own process.",
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.FloatRange(min=0),
+    default=25.0,
+    show_default=True,
+    help="Seconds SIGTERM waits for running jobs before queueing them again.",
+)
+@click.option("--parent-pid", type=int, default=None, hidden=True)
+@with_appcontext
+def worker(workers: int, shutdown_timeout: float, parent_pid: int | None) -> None:
+    """Run queued and scheduled jobs until stopped; SIGTERM lets running jobs finish."""
+    from daybook.jobs.runner import WorkerError, run_worker
+
+    try:
+        run_worker(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            workers=workers,
+            shutdown_timeout=shutdown_timeout,
+            parent_pid=parent_pid,
+        )
+    except WorkerError as exc:
+        _fail(str(exc))
 
 
 @click.command("check")
@@ -158,7 +209,7 @@ def check() -> None:
 
 def register(app: Flask) -> None:
     """Add Daybook's commands to `flask --app daybook` and the `daybook` script."""
-    for command in (user_group, trash_group, search_group, check):
+    for command in (user_group, trash_group, search_group, check, worker):
         app.cli.add_command(command)
     from daybook.backup_cli import register as register_backup
 

@@ -2,6 +2,7 @@
 
 from daybook.models.base import Base, utcnow
 from daybook.models.entry import Entry, Tag, entry_tag
+from daybook.models.job import Job
 from daybook.models.token import ApiToken, IdempotentRequest, RefreshToken
 from daybook.models.user import Invite, LoginAttempt, LoginSession, User
 from daybook.models.web_session import WebSession
@@ -13,6 +14,7 @@ __all__ = [
     "Base",
     "Entry",
     "Invite",
+    "Job",
     "LoginAttempt",
     "LoginSession",
     "Tag",

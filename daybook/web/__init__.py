@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("web", __name__)
 
-from daybook.web import auth, entries, search, settings, tags, tokens  # noqa: E402, F401
+from daybook.web import auth, entries, jobs, search, settings, tags, tokens  # noqa: E402, F401

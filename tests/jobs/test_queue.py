@@ -1,0 +1,79 @@
+"""The queue an app gets: SQLite file or Redis, immediate only in tests, and its schedules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+import sqlalchemy as sa
+from huey import RedisHuey, SqliteHuey
+
+from daybook.extensions import db
+from daybook.jobs.tasks import enqueue_scheduled
+from daybook.models import Job
+
+
+def _due(app, moment: datetime) -> set[str]:
+    """Names of the scheduled jobs a worker's scheduler fires at `moment` (UTC)."""
+    return {task.name for task in app.extensions["huey"].read_periodic(moment)}
+
+
+def test_embedded_jobs_queue_in_a_sqlite_file_in_the_data_dir(make_app, data_dir):
+    app = make_app(JOBS_IMMEDIATE=False)
+    huey = app.extensions["huey"]
+    assert isinstance(huey, SqliteHuey) and not huey.immediate
+    assert huey.storage.filename == str(data_dir / "jobs.sqlite3")
+    assert (data_dir / "jobs.sqlite3").is_file()
+
+
+def test_with_a_redis_url_jobs_queue_in_redis(make_app):
+    app = make_app(REDIS_URL="redis://127.0.0.1:6379/7", JOBS_IMMEDIATE=False)
+    huey = app.extensions["huey"]
+    assert isinstance(huey, RedisHuey) and not huey.immediate
+    assert huey.storage.pool.connection_kwargs["db"] == 7
+
+
+def test_tests_run_jobs_at_once_and_servers_never_do(make_app, data_dir):
+    assert make_app().extensions["huey"].immediate  # TESTING
+    served = make_app(TESTING=False).extensions["huey"]
+    assert not served.immediate
+
+
+def test_trash_purge_and_clean_up_are_scheduled_daily(make_app):
+    app = make_app()
+    assert _due(app, datetime(2026, 11, 23, 3, 15)) == {"scheduled_trash_purge"}
+    assert _due(app, datetime(2026, 11, 23, 3, 45)) == {"scheduled_cleanup"}
+    assert _due(app, datetime(2026, 11, 23, 2, 30)) == set()  # no backups unless asked for
+
+
+@pytest.mark.parametrize(
+    ("schedule", "due", "not_due"),
+    [
+        ("hourly", datetime(2026, 11, 23, 14, 5), datetime(2026, 11, 23, 14, 6)),
+        ("daily", datetime(2026, 11, 23, 2, 30), datetime(2026, 11, 23, 14, 30)),
+        # 22 November 2026 is a Sunday.
+        ("weekly", datetime(2026, 11, 22, 2, 30), datetime(2026, 11, 23, 2, 30)),
+    ],
+)
+def test_backups_follow_the_backup_schedule(make_app, schedule, due, not_due):
+    app = make_app(BACKUP_SCHEDULE=schedule)
+    assert "scheduled_backup" in _due(app, due)
+    assert "scheduled_backup" not in _due(app, not_due)
+
+
+def test_a_scheduled_job_is_recorded_once_per_period_however_many_schedulers_fire(app):
+    first = enqueue_scheduled(app, "trash_purge", "%Y-%m-%d")
+    again = enqueue_scheduled(app, "trash_purge", "%Y-%m-%d")  # a second worker's scheduler
+
+    assert first is not None and again is None
+    jobs = db.session.scalars(sa.select(Job).where(Job.kind == "trash_purge")).all()
+    assert [(job.id, job.state, job.user_id) for job in jobs] == [(first, "done", None)]
+    assert jobs[0].dedupe_key.startswith("trash_purge@")
+
+
+def test_firing_a_scheduled_task_queues_and_runs_its_job(app):
+    huey = app.extensions["huey"]
+    (task,) = huey.read_periodic(datetime(2026, 11, 23, 3, 45))
+    huey.execute(task)
+    job = db.session.scalar(sa.select(Job))
+    assert (job.kind, job.state) == ("cleanup", "done")
