@@ -6,6 +6,7 @@ database or Redis. Runs in the suite's PostgreSQL run (`make test-postgres`).
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 
 from tests.databases import ON_POSTGRES
 from tests.factories import csrf_token_from
-from tests.live_server import LiveServer, daybook, daybook_env
+from tests.live_server import BIN, LiveServer, daybook, daybook_env
 from tests.redis_server import RedisServer
 
 PASSWORD = "correct horse battery staple"
@@ -56,37 +57,55 @@ def cluster(tmp_path_factory, migrated_db, postgres_url):
         PASSWORD,
     )
     webs = [LiveServer(envs[name], tmp_path / f"{name}.log") for name in ("web1", "web2")]
-    for web in webs:
-        web.start()
+    worker_log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [str(BIN / "daybook"), "worker", "--workers", "1"],
+        env=envs["worker"],
+        cwd=envs["worker"]["DAYBOOK_DATA_DIR"],
+        stdout=worker_log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        yield webs, envs, redis
+        for web in webs:
+            web.start()
+        yield webs, worker, redis
     finally:
         for web in webs:
             web.stop()
+        worker.terminate()
+        worker.wait(timeout=60)
+        worker_log.close()
         redis.stop()
 
 
-def test_two_web_processes_share_logins_entries_search_and_throttle(cluster):
-    (one, two), _, _ = cluster
-    browser = Browser()
-    signed_in = browser.form(
+@pytest.fixture(scope="module")
+def ada(cluster):
+    """Ada, signed in on the first web process (once: the throttle test locks out 127.0.0.1)."""
+    (one, _), _, _ = cluster
+    visitor = Browser()
+    signed_in = visitor.form(
         f"{one.url}/login", f"{one.url}/login", {"login": "ada", "password": PASSWORD}
     )
     assert signed_in.status_code == 302
+    return visitor
+
+
+def test_two_web_processes_share_logins_entries_search_and_throttle(cluster, ada):
+    (one, two), _, _ = cluster
 
     # The login made on one is valid on the other.
-    assert browser.get(f"{two.url}/entries", allow_redirects=False, timeout=10).status_code == 200
+    assert ada.get(f"{two.url}/entries", allow_redirects=False, timeout=10).status_code == 200
 
     # An entry written through one is read, and found by search, through the other.
-    made = browser.form(
+    made = ada.form(
         f"{one.url}/entries/new",
         f"{one.url}/entries/new",
         {"title": "Shipped the scale-out", "body": "Quasar rollout finished", "tags": "work"},
     )
     assert made.status_code == 302
     entry_path = made.headers["Location"]
-    assert "Quasar rollout" in browser.get(f"{two.url}{entry_path}", timeout=10).text
-    found = browser.get(f"{two.url}/search", params={"q": "quasar"}, timeout=10)
+    assert "Quasar rollout" in ada.get(f"{two.url}{entry_path}", timeout=10).text
+    found = ada.get(f"{two.url}/search", params={"q": "quasar"}, timeout=10)
     assert "Shipped the scale-out" in found.text
 
     # A login throttle reached on one holds on the other.
@@ -102,16 +121,26 @@ def test_two_web_processes_share_logins_entries_search_and_throttle(cluster):
     assert throttled.status_code == 429
 
 
-def test_stopping_a_web_process_loses_no_answered_request(cluster, postgres_url):
+def test_a_job_enqueued_by_one_web_process_is_run_by_the_worker(cluster, ada):
+    (one, two), worker, _ = cluster
+    queued = ada.form(f"{one.url}/settings/export", f"{one.url}/settings/jobs", {"format": "json"})
+    assert queued.status_code == 302
+    # The worker has a data directory of its own: the job reached it through Redis, and its
+    # state comes back to the other web process through PostgreSQL.
+    deadline = time.monotonic() + 60
+    while True:
+        page = ada.get(f"{two.url}/settings/jobs", timeout=10).text
+        if 'data-state="done"' in page:
+            break
+        assert 'data-state="failed"' not in page, page
+        assert worker.poll() is None, "the worker exited"
+        assert time.monotonic() < deadline, "the export job was not run within 60 s"
+        time.sleep(0.3)
+
+
+def test_stopping_a_web_process_loses_no_answered_request(cluster, ada, postgres_url):
     (one, two), _, _ = cluster
-    browser = Browser()
-    assert (
-        browser.form(
-            f"{one.url}/login", f"{one.url}/login", {"login": "ada", "password": PASSWORD}
-        ).status_code
-        == 302
-    )
-    token = csrf_token_from(browser.get(f"{one.url}/entries/new", timeout=10).text)
+    token = csrf_token_from(ada.get(f"{one.url}/entries/new", timeout=10).text)
     acknowledged: list[str] = []
     stop = threading.Event()
 
@@ -121,7 +150,7 @@ def test_stopping_a_web_process_loses_no_answered_request(cluster, postgres_url)
             n += 1
             title = f"{label} entry {n}"
             try:
-                answer = browser.post(
+                answer = ada.post(
                     f"{server.url}/entries/new",
                     data={"csrf_token": token, "title": title, "body": "steady", "tags": "load"},
                     allow_redirects=False,
