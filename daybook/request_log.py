@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 
+import sqlalchemy as sa
 import structlog
 from flask import Flask, Response, g, request
 from flask_login import current_user
@@ -55,6 +56,10 @@ def _finish(response: Response) -> Response:
     user_id = None
     if current_user and getattr(current_user, "is_authenticated", False):
         user_id = current_user.id
+    elif g.get("credential") is not None:
+        # An API call with a bearer token: its user, from the identity map (no query, so
+        # this works after a failed transaction too).
+        user_id = sa.inspect(g.credential.user).identity[0]
     structlog.get_logger("daybook.request").info(
         "request",
         method=request.method,

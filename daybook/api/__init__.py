@@ -82,7 +82,8 @@ def _check_body() -> Response | None:
         try:
             # Parse once here; a body of `null` is JSON too, and is left to the schema (422).
             json.loads(request.get_data())
-        except ValueError:
+        except (ValueError, RecursionError):
+            # RecursionError: nesting deeper than the parser's stack, which is no entry either.
             return problem(400, "The body is not valid JSON.")
     return None
 

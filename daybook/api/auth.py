@@ -19,6 +19,7 @@ from daybook.api.schemas import (
 )
 from daybook.errors import ValidationError
 from daybook.models import ApiToken
+from daybook.request_log import log
 from daybook.services import auth, tokens
 
 
@@ -45,6 +46,8 @@ def auth_token(body: PasswordLogin):
     try:
         user = auth.authenticate(body.username, body.password, address=request.remote_addr)
     except ValidationError:
+        # Logged as the login form logs it: someone guessing over the API shows up too.
+        log().warning("login failed", login=body.username[:100], address=request.remote_addr)
         return problem(401, auth.BAD_CREDENTIALS, headers={"WWW-Authenticate": "Bearer"})
     return _pair(tokens.issue_pair(user, current_app.secret_key))
 

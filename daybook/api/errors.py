@@ -10,6 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from daybook import errors
 
+MAX_FIELD_ERRORS = 50
 TITLES = {
     400: "Bad request",
     401: "Authentication required",
@@ -74,6 +75,8 @@ def from_pydantic(exc: PydanticValidationError) -> Response:
     """Answer a request that failed its schema with 422 and a message per field."""
     fields: dict[str, str] = {}
     for error in exc.errors(include_url=False, include_input=False):
+        if len(fields) >= MAX_FIELD_ERRORS:
+            break  # a body of 100,000 unknown keys gets a short answer, not 100,000 lines
         fields.setdefault(
             _location(tuple(error.get("loc", ()))), error.get("msg", "Invalid value.")
         )

@@ -251,6 +251,8 @@ def parse_export(raw: bytes | str) -> list[ImportedEntry]:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationError({"file": f"is not valid JSON ({exc})."}) from None
+    except RecursionError:
+        raise ValidationError({"file": "is nested too deeply to be a Daybook export."}) from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValidationError({"format": f'is not a Daybook export (no "format": "{FORMAT}").'})
     if data.get("version") != VERSION:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ REFRESH_LIFETIME = timedelta(days=30)
 SCOPE_SETS = ({"read"}, {"read", "write"})
 MAX_TOKENS_PER_USER = 100
 _JWT_AUDIENCE = "daybook-api"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # NUL, line breaks and other C0 controls
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,8 @@ def create_token(
     errors: dict[str, str] = {}
     if not name or len(name) > 100:
         errors["name"] = "Give the token a name of 1–100 characters."
+    elif _CONTROL.search(name):
+        errors["name"] = "The name must be one line of text."
     if set(scopes or []) not in SCOPE_SETS or len(scopes) != len(set(scopes)):
         errors["scopes"] = 'Scopes must be ["read"] or ["read", "write"].'
     if expires_at is not None and (expires_at.tzinfo is None or expires_at <= utcnow()):
