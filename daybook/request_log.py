@@ -30,6 +30,8 @@ def _configure(level: str, log_format: str) -> None:
     logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level, force=False)
     # Alembic announces each of its plugins at INFO when Flask-Migrate imports it.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # markdown-it traces every rule at DEBUG, as plain text that would break a JSON log.
+    logging.getLogger("markdown_it").setLevel(logging.WARNING)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
