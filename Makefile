@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-postgres lint fmt bench install install-dev migrate clean
+.PHONY: run test test-postgres lint fmt bench load install install-dev migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,8 @@ install-dev: $(DEV_STAMP)
 migrate: $(STAMP)
 	$(BIN)/daybook db upgrade
 
+# gunicorn.conf.py also starts and stops a job worker (`daybook worker`), unless
+# DAYBOOK_REDIS_URL is set: then run workers on their own (docs/jobs.md).
 run: migrate
 	$(BIN)/gunicorn --config gunicorn.conf.py
 
@@ -55,6 +57,10 @@ test-postgres: $(DEV_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# 1,000 users with think time on the HTML pages (locust), SQLite and PostgreSQL; see bench/README.md.
+load: $(DEV_STAMP)
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage .coverage.* htmlcov

@@ -90,7 +90,7 @@ def _job_worker_command() -> list[str]:
 
 
 def _start_job_worker(server) -> None:
-    if _settings.redis_url:
+    if _settings.redis_url or not _settings.embedded_worker:
         return
     # Only web workers serve /metrics: the job worker keeps out of their counts.
     env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}

@@ -44,6 +44,10 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     ),
     "BACKUP_KEEP": ("14", "How many scheduled backups to keep; older ones are deleted."),
     "BACKUP_PASSPHRASE": ("", "When set, backups are encrypted with this passphrase."),
+    "EMBEDDED_WORKER": (
+        "1",
+        "Without Redis, gunicorn also runs a job worker; 0 when you run `daybook worker` yourself.",
+    ),
     "METRICS": ("0", "Set to 1 to serve Prometheus metrics at /metrics."),
     "METRICS_TOKEN": ("", "Bearer token that may read /metrics from other than loopback."),
 }
@@ -80,6 +84,7 @@ class Settings:
     backup_schedule: str = ""
     backup_keep: int = 14
     backup_passphrase: str = field(default="", repr=False)
+    embedded_worker: bool = True
     metrics: bool = False
     metrics_token: str = ""
 
@@ -227,6 +232,7 @@ def load_settings(
         backup_schedule=_choice("BACKUP_SCHEDULE", environ, BACKUP_SCHEDULES),
         backup_keep=_int("BACKUP_KEEP", environ, 1, 10000),
         backup_passphrase=_env("BACKUP_PASSPHRASE", environ) or "",
+        embedded_worker=_bool("EMBEDDED_WORKER", environ),
         metrics=_bool("METRICS", environ),
         metrics_token=_metrics_token(environ),
     )

@@ -88,6 +88,11 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(InternalServerError)
     def server_error(exc):
+        original = getattr(exc, "original_exception", None)
+        if isinstance(original, OperationalError):
+            # Raised outside the view, opening or saving the session (on a full disk, say):
+            # Flask hands such errors to this handler only, never to storage_error.
+            return storage_error(original)
         db.session.rollback()
         if request.path.startswith("/api/"):
             log().error(

@@ -162,3 +162,14 @@ def test_gunicorn_leaves_workers_to_be_started_on_their_own_with_redis(
 
     assert getattr(server, "daybook_job_worker", None) is None
     assert "Daybook is running" in capsys.readouterr().out
+
+
+def test_gunicorn_starts_no_worker_when_the_operator_runs_their_own(monkeypatch, data_dir):
+    monkeypatch.setenv("DAYBOOK_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DAYBOOK_EMBEDDED_WORKER", "0")
+    config = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    server = types.SimpleNamespace()
+
+    config["when_ready"](server)
+
+    assert getattr(server, "daybook_job_worker", None) is None
