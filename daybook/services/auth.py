@@ -55,8 +55,12 @@ def authenticate(login: str, password: str, *, address: str | None = None) -> Us
     user = users.find_user(login)
     keys = _throttle_keys(user, login, address)
     _check_throttle(keys, now)
+    password_hash = user.password_hash if user else None
+    # argon2 takes a quarter of a second: on SQLite, holding the write lock through it would
+    # make every other write wait for each login.
+    db.session.commit()
     # verify_password spends the same time whether or not the user exists.
-    if not passwords.verify_password(user.password_hash if user else None, password or ""):
+    if not passwords.verify_password(password_hash, password or ""):
         db.session.add_all(LoginAttempt(key=key, attempted_at=now) for key in keys)
         db.session.execute(
             sa.delete(LoginAttempt).where(LoginAttempt.attempted_at < now - THROTTLE_WINDOW)

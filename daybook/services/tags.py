@@ -6,6 +6,7 @@ import re
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from daybook.errors import NotFound, ValidationError
 from daybook.extensions import db
@@ -61,20 +62,28 @@ def tags_for(user: User, names: list[str]) -> list[Tag]:
     """Return the user's Tag rows for these names, creating the missing ones (no commit)."""
     if not names:
         return []
-    existing = {
+    existing = _tags_named(user, names)
+    missing = [name for name in names if name not in existing]
+    if missing:
+        # Two writes may bring the same new tag at once: the second must use the first's row,
+        # not fail on the unique name.
+        insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+        db.session.execute(
+            insert(Tag)
+            .values([{"user_id": user.id, "name": name} for name in missing])
+            .on_conflict_do_nothing(index_elements=["user_id", "name"])
+        )
+        existing = _tags_named(user, names)
+    return [existing[name] for name in names]
+
+
+def _tags_named(user: User, names: list[str]) -> dict[str, Tag]:
+    return {
         t.name: t
         for t in db.session.scalars(
             sa.select(Tag).where(Tag.user_id == user.id, Tag.name.in_(names))
         )
     }
-    result = []
-    for name in names:
-        tag = existing.get(name)
-        if tag is None:
-            tag = Tag(user_id=user.id, name=name)
-            db.session.add(tag)
-        result.append(tag)
-    return result
 
 
 def list_tags(user: User) -> list[tuple[str, int]]:
