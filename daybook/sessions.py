@@ -11,6 +11,7 @@ from flask_session.redis import RedisSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
 from itsdangerous import want_bytes
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from structlog import get_logger
 
 from daybook.extensions import db
@@ -44,6 +45,19 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
             "msgpack",
             config["SESSION_CLEANUP_N_REQUESTS"],
         )
+
+    def open_session(self, app: Flask, request):
+        try:
+            return super().open_session(app, request)
+        except SQLAlchemyError as exc:
+            # A locked or unreadable database: say "busy" (see refuse_without_store) rather
+            # than fail before any page, even the error page, can be drawn.
+            db.session.rollback()
+            return _unavailable(self, exc)
+
+    def save_session(self, app: Flask, session, response) -> None:
+        if not getattr(session, "unavailable", False):
+            super().save_session(app, session, response)
 
     def _delete_expired_sessions(self) -> None:
         db.session.execute(sa.delete(WebSession).where(WebSession.expiry <= _now()))
@@ -101,10 +115,7 @@ class ResilientRedisSessionInterface(RedisSessionInterface):
                 self.client.ping()
             return opened
         except RedisError as exc:
-            log.warning("session_store_unavailable", error=type(exc).__name__)
-            unavailable = self.session_class(sid=self._generate_sid(self.sid_length))
-            unavailable.unavailable = True
-            return unavailable
+            return _unavailable(self, exc)
 
     def save_session(self, app: Flask, session, response) -> None:
         if getattr(session, "unavailable", False):
@@ -113,6 +124,14 @@ class ResilientRedisSessionInterface(RedisSessionInterface):
             super().save_session(app, session, response)
         except RedisError as exc:
             log.warning("session_store_unavailable", error=type(exc).__name__)
+
+
+def _unavailable(interface: ServerSideSessionInterface, exc: Exception):
+    """Return an empty session marked as not backed by the store, which is never saved."""
+    log.warning("session_store_unavailable", error=type(exc).__name__)
+    placeholder = interface.session_class(sid=interface._generate_sid(interface.sid_length))
+    placeholder.unavailable = True
+    return placeholder
 
 
 def refuse_without_store() -> None:
@@ -137,8 +156,11 @@ def init_sessions(app: Flask) -> None:
     redis = app.extensions.get("redis")
     if redis is None:
         app.session_interface = DatabaseSessionInterface(app)
-        return
-    app.session_interface = ResilientRedisSessionInterface(
-        app, client=redis, key_prefix="daybook:session:", permanent=app.config["SESSION_PERMANENT"]
-    )
+    else:
+        app.session_interface = ResilientRedisSessionInterface(
+            app,
+            client=redis,
+            key_prefix="daybook:session:",
+            permanent=app.config["SESSION_PERMANENT"],
+        )
     app.before_request(refuse_without_store)
