@@ -158,6 +158,8 @@ def _normalised(response, login: str) -> tuple:
     for token in re.findall(r'name="csrf[-_]token" (?:content|value)="([^"]+)"', body):
         body = body.replace(token, "CSRF")
     body = body.replace(login, "LOGIN")
+    # The wait counts down from each run's own first failure (Retry-After is checked apart).
+    body = re.sub(r"Try again in \d+ seconds", "Try again in N seconds", body)
     headers = sorted(
         (k.lower(), v) for k, v in response.headers.items() if k.lower() not in VOLATILE_HEADERS
     )
