@@ -18,7 +18,7 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 # Bump when the output for the same source changes; cached HTML older than this is re-rendered.
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: task-list items wrapped in <label>
 
 ALLOWED_TAGS = {
     "a",
@@ -46,6 +46,7 @@ ALLOWED_TAGS = {
     "input",
     "ins",
     "kbd",
+    "label",
     "li",
     "mark",
     "ol",
@@ -106,7 +107,9 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"linkify": True, "typographer": False, "highlight": _highlight})
     md.enable(["table", "strikethrough", "linkify"])
-    md.use(tasklists_plugin).use(footnote_plugin).use(anchors_plugin, max_level=6, slug_func=_slug)
+    md.use(tasklists_plugin, label=True).use(footnote_plugin).use(
+        anchors_plugin, max_level=6, slug_func=_slug
+    )
     return md
 
 

@@ -17,13 +17,6 @@ from tests.e2e.browser import KnownProblem, axe_violations, browser_context
 # Each is ignored only on its page and element; remove the entry once it is fixed.
 KNOWN = (
     KnownProblem(
-        "label",
-        r"/entries",
-        ".task-list-item-checkbox",
-        "Markdown task lists render <input type=checkbox disabled> with no label "
-        "(services/markdown.py: tasklists_plugin without label=True, and nh3 drops <label>).",
-    ),
-    KnownProblem(
         "color-contrast",
         r"/api/docs$",
         "",

@@ -36,6 +36,13 @@ def test_strikethrough():
     assert soup.find("s").get_text() == "dropped"
 
 
+def test_task_list_items_label_their_checkboxes():
+    html = markdown.render("- [x] shipped it\n- [ ] write it up")
+    labels = BeautifulSoup(html, "html.parser").find_all("label")
+    assert [label.get_text(strip=True) for label in labels] == ["shipped it", "write it up"]
+    assert all(label.find("input", type="checkbox") for label in labels)
+
+
 def test_task_lists_are_disabled_checkboxes():
     soup = soup_of("- [ ] open task\n- [x] done task")
     boxes = soup.find_all("input")
