@@ -70,6 +70,7 @@ class Site:
             "trash": "/trash",
             "settings": "/settings",
             "tokens": "/settings/tokens",
+            "jobs": "/settings/jobs",
             "account-delete": "/settings/delete",
             "api-docs": "/api/docs",
             "not-found": "/entries/999999",
