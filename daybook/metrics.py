@@ -29,6 +29,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy.exc import SQLAlchemyError
 
+from daybook.bearer import sent_bearer
 from daybook.extensions import db
 from daybook.models import Entry, Job, User, utcnow
 from daybook.models.job import JOB_STATES
@@ -157,10 +158,10 @@ def _from_loopback() -> bool:
 
 
 def _has_token(expected: str) -> bool:
-    scheme, _, sent = request.headers.get("Authorization", "").partition(" ")
-    if not expected or scheme.lower() != "bearer":
+    sent = sent_bearer()
+    if not expected or sent is None:
         return False
-    return hmac.compare_digest(sent.strip().encode(), expected.encode())
+    return hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def _registry() -> CollectorRegistry:

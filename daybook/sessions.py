@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from structlog import get_logger
 
+from daybook.bearer import sent_bearer
 from daybook.extensions import db
 from daybook.models.web_session import WebSession
 
@@ -140,7 +141,7 @@ def refuse_without_store() -> None:
         return
     if request.blueprint in SESSIONLESS_BLUEPRINTS or request.endpoint in (None, "static"):
         return
-    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+    if sent_bearer() is not None:
         return
     abort(503)
 

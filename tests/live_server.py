@@ -66,6 +66,22 @@ def daybook(env: dict[str, str], *args: str, cwd: Path | None = None, check: boo
     return result
 
 
+def create_account(env: dict[str, str], username: str, password: str) -> None:
+    """Migrate the database and create an account, with the CLI a new user would use."""
+    daybook(env, "db", "upgrade")
+    daybook(
+        env,
+        "user",
+        "create",
+        "--username",
+        username,
+        "--email",
+        f"{username}@example.com",
+        "--password",
+        password,
+    )
+
+
 @dataclass
 class LiveServer:
     """One gunicorn serving Daybook; `start()` waits until /healthz answers."""

@@ -15,6 +15,7 @@ from wtforms.validators import ValidationError as BadCSRFToken
 from daybook import errors as domain
 from daybook.api.errors import from_domain, from_http_exception, problem
 from daybook.api.schemas import problems
+from daybook.bearer import sent_bearer
 from daybook.extensions import limiter
 from daybook.services import tokens
 
@@ -47,16 +48,10 @@ def json_response(
     return response
 
 
-def _sent_bearer() -> str | None:
-    """Return the token of an `Authorization: Bearer <token>` header, or None."""
-    header = request.headers.get("Authorization", "")
-    return header[7:].strip() or None if header[:7].lower() == "bearer " else None
-
-
 def _bearer() -> str | None:
     if "Authorization" not in request.headers:
         return None
-    token = _sent_bearer()
+    token = sent_bearer()
     if token is None:
         raise tokens.InvalidToken("Send the token as 'Authorization: Bearer <token>'.")
     return token
@@ -173,7 +168,7 @@ def register_api(app: Flask) -> None:
 
 
 def _token_key() -> str:
-    return "token:" + hashlib.sha256((_sent_bearer() or "").encode()).hexdigest()[:32]
+    return "token:" + hashlib.sha256((sent_bearer() or "").encode()).hexdigest()[:32]
 
 
 def _address_key() -> str:
@@ -181,7 +176,7 @@ def _address_key() -> str:
 
 
 def _without_token() -> bool:
-    return _sent_bearer() is None
+    return sent_bearer() is None
 
 
 def _api_rate() -> str:

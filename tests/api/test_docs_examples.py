@@ -6,15 +6,15 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.live_server import free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDE = ROOT / "docs" / "api.md"
@@ -36,12 +36,6 @@ def _examples() -> dict[str, str]:
 EXAMPLES = _examples()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _call(url: str, body: dict, token: str | None = None) -> dict:
     headers = {"Content-Type": "application/json"}
     if token:
@@ -49,19 +43,6 @@ def _call(url: str, body: dict, token: str | None = None) -> dict:
     request = urllib.request.Request(url, json.dumps(body).encode(), headers, method="POST")
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.load(response)
-
-
-def _wait_until_up(server: subprocess.Popen, url: str, log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"gunicorn exited with {server.returncode}:\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.2)
-    pytest.fail(f"gunicorn did not answer within 30 s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +54,7 @@ def server(tmp_path_factory):
             pytest.fail(f"{message} (DAYBOOK_REQUIRE_SERVICES=1)", pytrace=False)
         pytest.skip(message)
     workdir = tmp_path_factory.mktemp("docs-examples")
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAYBOOK_")}
     env |= {
         "DAYBOOK_DATA_DIR": str(workdir / "data"),
@@ -102,7 +83,7 @@ def server(tmp_path_factory):
         )
     try:
         base = f"http://127.0.0.1:{port}"
-        _wait_until_up(gunicorn, f"{base}/api/v1/openapi.json", log)
+        wait_until_up(gunicorn, f"{base}/api/v1/openapi.json", log)
         login = _call(f"{base}/api/v1/auth/token", {"username": USERNAME, "password": PASSWORD})
         token = _call(
             f"{base}/api/v1/tokens",

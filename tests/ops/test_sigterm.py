@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.live_server import LiveServer, daybook, daybook_env
+from tests.live_server import LiveServer, create_account, daybook_env
 
 PASSWORD = "correct horse battery staple"
 
@@ -19,18 +19,7 @@ def server(tmp_path, postgres_url):
     settings = {"DATABASE_URL": postgres_url} if postgres_url else {}
     env = daybook_env(tmp_path / "data", **settings)
     (tmp_path / "data").mkdir()
-    daybook(env, "db", "upgrade")
-    daybook(
-        env,
-        "user",
-        "create",
-        "--username",
-        "ada",
-        "--email",
-        "ada@example.com",
-        "--password",
-        PASSWORD,
-    )
+    create_account(env, "ada", PASSWORD)
     live = LiveServer(env, tmp_path / "gunicorn.log").start()
     yield live
     live.stop()

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from tests.databases import ON_POSTGRES
 from tests.factories import csrf_token_from
-from tests.live_server import BIN, LiveServer, daybook, daybook_env
+from tests.live_server import BIN, LiveServer, create_account, daybook, daybook_env
 from tests.redis_server import RedisServer
 
 PASSWORD = "correct horse battery staple"
@@ -44,15 +44,15 @@ def cluster(tmp_path_factory, migrated_db, postgres_url):
     envs = {name: daybook_env(tmp_path / name, **shared) for name in ("web1", "web2", "worker")}
     for env in envs.values():
         (tmp_path / env["DAYBOOK_DATA_DIR"]).mkdir(parents=True, exist_ok=True)
-    daybook(envs["web1"], "db", "upgrade")
+    create_account(envs["web1"], "ada", PASSWORD)
     daybook(
         envs["web1"],
         "user",
         "create",
         "--username",
-        "ada",
+        "bob",
         "--email",
-        "ada@example.com",
+        "bob@example.com",
         "--password",
         PASSWORD,
     )
