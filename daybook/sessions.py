@@ -15,8 +15,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from structlog import get_logger
 
 from daybook.bearer import sent_bearer
+from daybook.database import mark_write_intent, write_intent
 from daybook.extensions import db
 from daybook.models.web_session import WebSession
+
+# Read on every request that carries a cookie: built once.
+_SESSION_BY_ID = sa.select(WebSession.data, WebSession.expiry).where(
+    WebSession.session_id == sa.bindparam("session_id")
+)
 
 
 def _now() -> datetime:
@@ -48,6 +54,9 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
         )
 
     def open_session(self, app: Flask, request):
+        # The session is read before any before_request hook has run: mark the request here,
+        # or its first transaction would begin the way the thread's previous request did.
+        mark_write_intent()
         try:
             return super().open_session(app, request)
         except SQLAlchemyError as exc:
@@ -61,15 +70,17 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
             super().save_session(app, session, response)
 
     def _delete_expired_sessions(self) -> None:
+        db.session.commit()  # end the read transaction the session was read in, if any
         db.session.execute(sa.delete(WebSession).where(WebSession.expiry <= _now()))
         db.session.commit()
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:
-        row = db.session.execute(
-            sa.select(WebSession.data, WebSession.expiry).where(WebSession.session_id == store_id)
-        ).first()
-        # Reading a session must not leave a transaction open across the view.
-        db.session.commit()
+        row = db.session.execute(_SESSION_BY_ID, {"session_id": store_id}).first()
+        if write_intent.get():
+            # A request that writes starts its work in a transaction of its own (BEGIN
+            # IMMEDIATE on SQLite); a read-only one reads its page in this one, which saves a
+            # commit and a BEGIN on every page.
+            db.session.commit()
         if row is None or row.expiry is None or row.expiry <= _now() or row.data is None:
             return None
         return self.serializer.decode(want_bytes(row.data))

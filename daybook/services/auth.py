@@ -18,6 +18,12 @@ THROTTLE_MAX_FAILURES = 5
 LOGIN_LIFETIME = timedelta(days=30)
 INVITE_LIFETIME = timedelta(days=7)
 BAD_CREDENTIALS = "That username or email and password do not match."
+# Every signed-in request runs this: built once rather than on each request.
+_LOGIN_BY_TOKEN = (
+    sa.select(User, LoginSession.expires_at)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(LoginSession.token_hash == sa.bindparam("token_hash"))
+)
 
 
 def _digest(token: str) -> str:
@@ -104,11 +110,7 @@ def load_login(token: str) -> User | None:
     """Return the user of a live login token, or None."""
     if not token or len(token) > 100:
         return None
-    row = db.session.execute(
-        sa.select(User, LoginSession.expires_at)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(LoginSession.token_hash == _digest(token))
-    ).first()
+    row = db.session.execute(_LOGIN_BY_TOKEN, {"token_hash": _digest(token)}).first()
     if row is None or row.expires_at <= utcnow():
         return None
     user = row.User

@@ -14,6 +14,7 @@ from daybook.models import Entry, IdempotentRequest, Tag, User, entry_tag, utcno
 from daybook.models.base import MAX_ID
 from daybook.services import markdown, search
 from daybook.services import tags as tag_service
+from daybook.services.entry_cards import EntryCard, read_cards, select_cards
 
 MAX_TITLE = 200
 MAX_BODY_BYTES = 1024 * 1024
@@ -26,7 +27,7 @@ TITLE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")  # line breaks, NUL and othe
 
 @dataclass
 class Page:
-    items: list[Entry]
+    items: list[Entry] | list[EntryCard]
     page: int
     has_next: bool
 
@@ -213,13 +214,14 @@ def find_idempotent(user: User, key: str) -> IdempotentRequest | None:
 def list_entries(
     user: User, *, page: int = 1, tag: str | None = None, per_page: int = PER_PAGE
 ) -> Page:
-    """Return a page of the user's live entries, newest first, optionally with one tag."""
+    """Return a page of the cards of the user's live entries, newest first, optionally with one
+    tag."""
     page = max(1, page)
-    query = sa.select(Entry).where(Entry.user_id == user.id, Entry.deleted_at.is_(None))
+    query = select_cards().where(Entry.user_id == user.id, Entry.deleted_at.is_(None))
     if tag:
         query = query.where(tagged(user, tag))
     query = query.order_by(Entry.occurred_at.desc(), Entry.id.desc())
-    items = list(db.session.scalars(query.limit(per_page + 1).offset((page - 1) * per_page)))
+    items = read_cards(query.limit(per_page + 1).offset((page - 1) * per_page))
     return Page(items[:per_page], page, len(items) > per_page)
 
 

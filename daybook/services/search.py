@@ -15,12 +15,16 @@ import sqlalchemy as sa
 from markupsafe import Markup, escape
 
 from daybook.extensions import db
-from daybook.models import Entry, Tag, User, entry_tag
+from daybook.models import Entry, User
 from daybook.services import markdown
+from daybook.services.entry_cards import EntryCard, cards_by_id, tag_names_of
 
 MAX_QUERY_LENGTH = 500
 MAX_TERMS = 30
 PER_PAGE = 20
+# Matches ranked together: the newest this many, then the next this many on later pages.
+# Ranking costs time per match, and a common word in a long journal matches tens of thousands.
+RANK_WINDOW = 1000
 OPEN, CLOSE = "\x02", "\x03"  # never typed; turned into <mark> after escaping
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"\w+")
@@ -149,7 +153,7 @@ def index_mismatches() -> list[int]:
 
 @dataclass
 class Hit:
-    entry: Entry
+    entry: Entry | EntryCard
     title_html: Markup
     snippet_html: Markup
 
@@ -160,6 +164,9 @@ class SearchResult:
     page: int
     has_next: bool
     message: str | None = None
+    # More than RANK_WINDOW entries match: hits are ranked among the newest of them, and later
+    # pages go back through older matches.
+    windowed: bool = False
 
 
 def _naive_utc(moment: datetime) -> datetime:
@@ -181,8 +188,12 @@ def search_entries(
     date_to: datetime | None = None,
     page: int = 1,
     per_page: int = PER_PAGE,
+    full_entries: bool = True,
 ) -> SearchResult:
-    """Return the user's live entries matching a query, best first, with highlighted snippets."""
+    """Return the user's live entries matching a query, best first, with highlighted snippets.
+
+    Each hit carries its Entry, or with `full_entries=False` only its card (what a page shows).
+    """
     parsed = parse_query(query)
     if not parsed.positive:
         message = "Add a word to search for." if (query or "").strip() else None
@@ -203,35 +214,36 @@ def search_entries(
         )
         params["tag"] = tag.strip().lstrip("#").lower()
     where = " AND ".join(filters)  # fixed fragments above; every value is a bound parameter
-    rows = _backend().ranked(
-        parsed, where, params, limit=per_page + 1, offset=(page - 1) * per_page
-    )
-    has_next = len(rows) > per_page
+    backend = _backend()
+    # A window holds whole pages, so that no page straddles two of them.
+    pages_a_window = max(1, RANK_WINDOW // per_page)
+    size = pages_a_window * per_page
+    window, page_in_window = divmod(page - 1, pages_a_window)
+    skip = page_in_window * per_page
+    bounds, older = None, False
+    if window or backend.match_count(parsed) > size:
+        # This window's matches, newest first, and one more to tell if older ones exist.
+        newest = backend.newest_matches(parsed, where, params, start=window * size, count=size + 1)
+        if not newest:
+            return SearchResult([], page, False, windowed=True)
+        older = len(newest) > size
+        newest = newest[:size]
+        bounds = (newest[-1], newest[0])
+    rows = backend.ranked(parsed, where, params, limit=per_page + 1, offset=skip, ids=bounds)
+    has_next = len(rows) > per_page or (older and skip + per_page >= size)
     rows = rows[:per_page]
-    by_id = {
-        e.id: e
-        for e in db.session.scalars(sa.select(Entry).where(Entry.id.in_([r[0] for r in rows])))
-    }
+    ids = [r[0] for r in rows]
+    by_id: dict[int, Entry | EntryCard] = (
+        {e.id: e for e in db.session.scalars(sa.select(Entry).where(Entry.id.in_(ids)))}
+        if full_entries
+        else cards_by_id(ids)
+    )
     hits = [
         Hit(by_id[entry_id], _marked(title), _marked(snippet))
         for entry_id, title, snippet in rows
         if entry_id in by_id
     ]
-    return SearchResult(hits, page, has_next)
-
-
-def tag_names_of(entry_ids: list[int]) -> dict[int, list[str]]:
-    """Return tag names by entry id in one query."""
-    result: dict[int, list[str]] = {i: [] for i in entry_ids}
-    rows = db.session.execute(
-        sa.select(entry_tag.c.entry_id, Tag.name)
-        .join(Tag, Tag.id == entry_tag.c.tag_id)
-        .where(entry_tag.c.entry_id.in_(entry_ids))
-        .order_by(Tag.name)
-    )
-    for entry_id, name in rows:
-        result[entry_id].append(name)
-    return result
+    return SearchResult(hits, page, has_next, windowed=bounds is not None)
 
 
 def match_clause(query: str) -> sa.ColumnElement[bool]:

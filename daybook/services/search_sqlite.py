@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from daybook.extensions import db
+from daybook.models.base import MAX_ID
 from daybook.services.search import CLOSE, OPEN, ParsedQuery
 
 
@@ -52,22 +53,72 @@ def mismatches() -> list[int]:
     return sorted([*missing, *stray])
 
 
-def ranked(
-    parsed: ParsedQuery, where: str, params: dict[str, object], *, limit: int, offset: int
-) -> list[tuple[int, str, str]]:
-    """Return (entry id, marked title, marked snippet) of matching entries, best first.
+def match_count(parsed: ParsedQuery) -> int:
+    """Return how many index rows match, every user's (a cheap upper bound for one user's)."""
+    return (
+        db.session.scalar(
+            sa.text("SELECT count(*) FROM entry_fts WHERE entry_fts MATCH :q"), {"q": parsed.fts()}
+        )
+        or 0
+    )
+
+
+def newest_matches(
+    parsed: ParsedQuery, where: str, params: dict[str, object], *, start: int, count: int
+) -> list[int]:
+    """Return the ids of matching entries, newest first: `count` of them after `start`.
 
     `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
     """
     sql = sa.text(
-        "SELECT e.id, highlight(entry_fts, 0, :o, :c) AS title_hl, "  # noqa: S608
-        "snippet(entry_fts, 1, :o, :c, '…', 24) AS body_snip "
-        "FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "
+        "SELECT e.id FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "  # noqa: S608
         f"WHERE entry_fts MATCH :q AND {where} "
+        "ORDER BY entry_fts.rowid DESC LIMIT :count OFFSET :start"
+    )
+    values = {**params, "q": parsed.fts(), "count": count, "start": start}
+    return list(db.session.scalars(sql, values))
+
+
+def ranked(
+    parsed: ParsedQuery,
+    where: str,
+    params: dict[str, object],
+    *,
+    limit: int,
+    offset: int,
+    ids: tuple[int, int] | None = None,
+) -> list[tuple[int, str, str]]:
+    """Return (entry id, marked title, marked snippet) of matching entries, best first.
+
+    With `ids`, only entries with ids in that inclusive range are ranked. `where` is a fixed SQL
+    condition on the entry `e`; its values are in `params`.
+    """
+    # Rank first, then mark up only the page's rows: highlight() and snippet() cost more than
+    # bm25() and would otherwise run for every match.
+    order = sa.text(
+        "SELECT e.id FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "  # noqa: S608
+        f"WHERE entry_fts MATCH :q AND entry_fts.rowid BETWEEN :low AND :high AND {where} "
         "ORDER BY bm25(entry_fts, 10.0, 1.0, 5.0), e.occurred_at DESC LIMIT :limit OFFSET :offset"
     )
-    values = {**params, "q": parsed.fts(), "o": OPEN, "c": CLOSE, "limit": limit, "offset": offset}
-    return [(r.id, r.title_hl, r.body_snip) for r in db.session.execute(sql, values)]
+    query = parsed.fts()
+    low, high = ids or (0, MAX_ID)
+    values = {**params, "q": query, "low": low, "high": high, "limit": limit}
+    found = list(db.session.scalars(order, {**values, "offset": offset}))
+    if not found:
+        return []
+    # FTS5 walks the matches once over the range; `+rowid IN` only filters them. A plain
+    # `rowid IN` would run the whole match once per id.
+    marked = sa.text(
+        "SELECT rowid AS id, highlight(entry_fts, 0, :o, :c) AS title_hl, "
+        "snippet(entry_fts, 1, :o, :c, '…', 24) AS body_snip FROM entry_fts "
+        "WHERE entry_fts MATCH :q AND rowid BETWEEN :low AND :high AND +rowid IN :ids"
+    ).bindparams(sa.bindparam("ids", expanding=True))
+    rows = db.session.execute(
+        marked,
+        {"q": query, "o": OPEN, "c": CLOSE, "low": min(found), "high": max(found), "ids": found},
+    )
+    by_id = {r.id: (r.id, r.title_hl, r.body_snip) for r in rows}
+    return [by_id[i] for i in found if i in by_id]
 
 
 def matching_ids(parsed: ParsedQuery) -> sa.Select:

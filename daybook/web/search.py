@@ -40,6 +40,7 @@ def search_page():
             date_from=date_from,
             date_to=date_to,
             page=page_arg(),
+            full_entries=False,
         )
     status = 400 if errors else 200
     return render_template("search/results.html", args=args, result=result, errors=errors), status

@@ -223,6 +223,49 @@ def test_pages(app, user):
     assert len(set(seen)) == 45
 
 
+@pytest.mark.parametrize("per_page", [2, 3, 5])
+def test_many_matches_are_ranked_a_window_at_a_time_and_every_one_is_reached(
+    app, user, monkeypatch, per_page
+):
+    monkeypatch.setattr(search, "RANK_WINDOW", 6)
+    stranger = make_user("carol")
+    made = []
+    for n in range(14):
+        # Every third is a title match, which ranks above the body matches of its window.
+        title = f"common {n}" if n % 3 == 0 else f"entry {n}"
+        made.append(make_entry(user, title=title, body="common word", occurred_at=at(n)).id)
+        make_entry(stranger, title=f"theirs {n}", body="common word")
+    pages = []
+    for number in range(1, 20):
+        result = search.search_entries(user, "common", page=number, per_page=per_page)
+        pages.append(result)
+        if not result.has_next:
+            break
+    seen = [h.entry.id for p in pages for h in p.hits]
+    assert sorted(seen) == sorted(made)  # every match once, none of carol's
+    assert all(p.windowed for p in pages)
+    size = 6 // per_page * per_page  # a window holds whole pages
+    assert set(seen[:size]) == set(sorted(made)[-size:])  # the newest matches come first
+    assert search.search_entries(user, "common", per_page=1).hits[0].entry.title == "common 12"
+
+
+def test_few_matches_are_ranked_together(app, user, monkeypatch):
+    monkeypatch.setattr(search, "RANK_WINDOW", 6)
+    for n in range(5):
+        make_entry(user, title=f"entry {n}", body="common word", occurred_at=at(n))
+    result = search.search_entries(user, "common")
+    assert len(result.hits) == 5
+    assert not result.windowed and not result.has_next
+
+
+def test_a_page_past_the_last_window_is_empty(app, user, monkeypatch):
+    monkeypatch.setattr(search, "RANK_WINDOW", 4)
+    for n in range(6):
+        make_entry(user, title=f"entry {n}", body="common word", occurred_at=at(n))
+    result = search.search_entries(user, "common", page=9, per_page=2)
+    assert result.hits == [] and not result.has_next
+
+
 def test_empty_query_and_only_exclusions(corpus):
     result = search.search_entries(corpus, "   ")
     assert result.hits == [] and result.message is None

@@ -576,3 +576,40 @@ def test_saving_an_entry_trashed_in_another_tab_keeps_the_text(app, auth_client,
     page = response.get_data(as_text=True)
     assert "my precious new paragraph" in page and "moved to the trash" in page
     assert f"/entries/{entry_id}/restore" in page
+
+
+def test_list_cards_follow_edits_renames_and_the_time_zone(app, auth_client, user):
+    # Cards are drawn once and kept: every change that shows on a card must show at once.
+    from daybook.services import tags as tag_service
+
+    entry = make_entry(
+        user,
+        title="Before",
+        body="One two.",
+        tags="old",
+        occurred_at=datetime(2026, 7, 1, 13, 30, tzinfo=UTC),
+    )
+
+    def card():
+        return soup(auth_client.get("/entries")).find("li", class_="entry-card")
+
+    first = card()
+    assert first.find("h2").get_text() == "Before"
+    assert first.find("time").get_text() == "Wed 01 Jul 2026, 13:30"
+    assert [a.get_text() for a in first.select("ul.tags a")] == ["#old"]
+    entries.update_entry(
+        user,
+        entry.id,
+        expected_version=entry.version,
+        title="After",
+        body="One two three.",
+        tags="old",
+        occurred_at=entry.occurred_at,
+    )
+    edited = card()
+    assert edited.find("h2").get_text() == "After"
+    assert "3 words" in edited.find("p", class_="meta").get_text()
+    tag_service.rename_tag(user, "old", "new")
+    assert [a.get_text() for a in card().select("ul.tags a")] == ["#new"]
+    set_timezone(user, "America/New_York")
+    assert card().find("time").get_text() == "Wed 01 Jul 2026, 09:30"

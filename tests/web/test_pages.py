@@ -1,5 +1,7 @@
 """What every page shares: security headers, friendly errors, request logging, body limits."""
 
+import re
+
 import pytest
 
 
@@ -114,3 +116,23 @@ def test_json_log_format_gives_one_object_per_line_with_the_request_id(make_app,
     lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if "json-req-1" in ln]
     assert lines and lines[-1]["event"] == "request"
     assert lines[-1]["request_id"] == "json-req-1" and lines[-1]["status"] == 200
+
+
+def test_links_follow_the_mount_point_of_each_request(app, auth_client, user):
+    # Template links are remembered between requests; a Daybook served under a path prefix
+    # (SCRIPT_NAME, as behind a proxy) must not get the links built for another prefix.
+    from tests.factories import make_entry
+
+    entry = make_entry(user, title="Mounted", tags="work")
+
+    def hrefs(root: str = "") -> set[str]:
+        html = auth_client.get("/entries", base_url=f"http://localhost{root}").get_data(
+            as_text=True
+        )
+        return set(re.findall(r'href="([^"]+)"', html))
+
+    plain = hrefs()
+    mounted = hrefs("/journal")
+    assert {f"/entries/{entry.id}", "/entries?tag=work"} <= plain
+    assert {f"/journal/entries/{entry.id}", "/journal/entries?tag=work"} <= mounted
+    assert not any(h.startswith("/journal") for h in hrefs())

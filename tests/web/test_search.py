@@ -55,6 +55,25 @@ def test_results_are_ranked_with_highlighted_snippets(app, auth_client, user):
     assert page.find("input", attrs={"name": "q"})["value"] == "kubernetes"
 
 
+def test_many_matches_say_they_are_ranked_newest_first(app, auth_client, user, monkeypatch):
+    from daybook.services import search
+
+    make_entry(user, title="Few", body="rare word")
+    assert "ranked among the most recent" not in auth_client.get("/search?q=rare").get_data(
+        as_text=True
+    )
+    monkeypatch.setattr(search, "RANK_WINDOW", 20)
+    for n in range(25):
+        make_entry(user, title=f"Standup {n}", body="daily standup")
+    first = auth_client.get("/search?q=standup")
+    assert "ranked among the most recent" in first.get_data(as_text=True)
+    assert len(result_titles(first)) == 20
+    assert "page=2" in soup(first).find("a", rel="next")["href"]
+    second = auth_client.get("/search?q=standup&page=2")
+    assert len(result_titles(second)) == 5
+    assert set(result_titles(first)).isdisjoint(result_titles(second))
+
+
 def test_snippets_escape_html_from_the_entry(app, auth_client, user):
     make_entry(
         user,
