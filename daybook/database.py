@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 
 from flask import Flask, request
@@ -17,6 +19,32 @@ SQLITE_MMAP_BYTES = 0
 # with BEGIN IMMEDIATE: a deferred BEGIN lets a reader try to become a writer after another
 # process committed, which fails at once with "database is locked" instead of waiting.
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+
+
+@contextmanager
+def read_apart() -> Iterator[None]:
+    """Run a block's reads in a transaction of their own when the request writes.
+
+    Every request reads its session and its login before the view runs. In a request that
+    writes, those reads would otherwise begin with BEGIN IMMEDIATE and hold SQLite's one write
+    lock through all of it; read apart, the lock is taken when the view starts its work. The
+    objects read stay loaded (not expired) for the view. A read-only request reads on in the
+    same transaction.
+    """
+    if not write_intent.get():
+        yield
+        return
+    write_intent.set(False)
+    try:
+        yield
+        session = db.session()
+        session.expire_on_commit = False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = True
+    finally:
+        write_intent.set(True)
 
 
 def _sqlite_connect(dbapi_connection, _record) -> None:

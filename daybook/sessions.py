@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from structlog import get_logger
 
 from daybook.bearer import sent_bearer
-from daybook.database import mark_write_intent, write_intent
+from daybook.database import mark_write_intent, read_apart
 from daybook.extensions import db
 from daybook.models.web_session import WebSession
 
@@ -75,12 +75,8 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
         db.session.commit()
 
     def _retrieve_session_data(self, store_id: str) -> dict | None:
-        row = db.session.execute(_SESSION_BY_ID, {"session_id": store_id}).first()
-        if write_intent.get():
-            # A request that writes starts its work in a transaction of its own (BEGIN
-            # IMMEDIATE on SQLite); a read-only one reads its page in this one, which saves a
-            # commit and a BEGIN on every page.
-            db.session.commit()
+        with read_apart():
+            row = db.session.execute(_SESSION_BY_ID, {"session_id": store_id}).first()
         if row is None or row.expiry is None or row.expiry <= _now() or row.data is None:
             return None
         return self.serializer.decode(want_bytes(row.data))

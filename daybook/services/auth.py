@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from daybook.database import read_apart
 from daybook.errors import NotFound, Throttled, ValidationError
 from daybook.extensions import db
 from daybook.models import Invite, LoginAttempt, LoginSession, User, utcnow
@@ -110,7 +111,8 @@ def load_login(token: str) -> User | None:
     """Return the user of a live login token, or None."""
     if not token or len(token) > 100:
         return None
-    row = db.session.execute(_LOGIN_BY_TOKEN, {"token_hash": _digest(token)}).first()
+    with read_apart():
+        row = db.session.execute(_LOGIN_BY_TOKEN, {"token_hash": _digest(token)}).first()
     if row is None or row.expires_at <= utcnow():
         return None
     user = row.User
