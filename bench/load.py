@@ -112,11 +112,23 @@ def copy_to_postgres(seed_db: Path, url: str, work: Path) -> str:
         for row in indexed:
             search_postgres.write(*row)
         db.session.commit()
-        db.session.execute(sa.text("ANALYZE"))
-        db.session.commit()
         db.engine.dispose()
     source.dispose()
+    # Vacuum and flush the bulk load now: left to autovacuum and the checkpointer, they ran
+    # during the measurement and took most of a core (seen at 100,000 entries).
+    import psycopg
+
+    with psycopg.connect(psycopg_url(url), autocommit=True) as conn:
+        conn.execute("VACUUM (ANALYZE)")
+        conn.execute("CHECKPOINT")
     return url
+
+
+def psycopg_url(url: str) -> str:
+    """Return a SQLAlchemy URL of this database as a libpq connection string."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 # -- one locust run ------------------------------------------------------------------------------

@@ -478,22 +478,30 @@ def table(summary: dict[str, dict], paths: dict[str, str], entries: int) -> str:
 
 
 def memory_lines(memory: dict[str, list[dict]]) -> tuple[str, float]:
+    """Each worker's memory; the target is judged on private memory (RssAnon).
+
+    SQLite reads through mmap, so RSS also counts pages of the database file that the worker
+    has mapped (RssFile). The kernel shares those between workers and can drop them at will.
+    """
     lines = []
     worst = 0.0
     for name, workers in memory.items():
         rss = [w.get("VmRSS", 0.0) for w in workers]
+        anon = [w.get("RssAnon", 0.0) for w in workers]
         hwm = [w.get("VmHWM", 0.0) for w in workers]
         if name == "daybook":
-            worst = max(rss, default=0.0)
+            worst = max(anon, default=0.0)
         lines.append(
-            f"- {name} workers: RSS {', '.join(f'{x:.1f}' for x in rss)} MB"
-            f" (peak {', '.join(f'{x:.1f}' for x in hwm)} MB)"
+            f"- {name} workers: RSS {', '.join(f'{x:.1f}' for x in rss)} MB, of it private"
+            f" {', '.join(f'{x:.1f}' for x in anon)} MB (peak RSS"
+            f" {', '.join(f'{x:.1f}' for x in hwm)} MB)"
         )
     verdict = "ok" if worst < MEMORY_TARGET_MB else "**over**"
     lines.append(
-        f"- largest Daybook worker after the load: {worst:.1f} MB RSS, target < {MEMORY_TARGET_MB} MB:"
-        f" {verdict} (peak = VmHWM, which includes argon2's 64 MiB per password hash: the"
-        " dummy hash at import and the bench's login)"
+        f"- largest Daybook worker after the load: {worst:.1f} MB private (RssAnon), target <"
+        f" {MEMORY_TARGET_MB} MB: {verdict}. RSS also counts the database file's pages mapped"
+        " by SQLite's mmap, shared by all workers. The peak includes argon2's 64 MiB per"
+        " password hash: the dummy hash at import and the bench's login"
     )
     return "\n".join(lines), worst
 

@@ -11,7 +11,6 @@ import re
 import sqlalchemy as sa
 
 from daybook.extensions import db
-from daybook.models.base import MAX_ID
 from daybook.services.search import CLOSE, OPEN, ParsedQuery
 
 CONFIG = "'daybook_english'"
@@ -119,13 +118,6 @@ def tsquery(parsed: ParsedQuery) -> tuple[str, dict[str, str]]:
     return "(" + " && ".join(parts or ["''::tsquery"]) + ")", params
 
 
-def match_count(parsed: ParsedQuery) -> int:
-    """Return how many index rows match, every user's (a cheap upper bound for one user's)."""
-    query, params = tsquery(parsed)
-    sql = sa.text(f"SELECT count(*) FROM entry_search WHERE document @@ {query}")  # noqa: S608
-    return db.session.scalar(sql, params) or 0
-
-
 def newest_matches(
     parsed: ParsedQuery, where: str, params: dict[str, object], *, start: int, count: int
 ) -> list[int]:
@@ -150,22 +142,23 @@ def ranked(
     *,
     limit: int,
     offset: int,
-    ids: tuple[int, int] | None = None,
+    ids: list[int],
 ) -> list[tuple[int, str, str]]:
-    """Return (entry id, marked title, marked snippet) of matching entries, best first.
+    """Return (entry id, marked title, marked snippet) of the matching entries among `ids`,
+    best first.
 
-    With `ids`, only entries with ids in that inclusive range are ranked. `where` is a fixed SQL
-    condition on the entry `e`; its values are in `params`.
+    `ids` are matches found by newest_matches with the same query and condition, so they are
+    ranked by id, without the text index. `where` is a fixed SQL condition on the entry `e`;
+    its values are in `params`.
     """
     query, query_params = tsquery(parsed)
-    low, high = ids or (0, MAX_ID)
     # Headlines read the whole text: make them only for the page of hits, after the LIMIT.
     sql = sa.text(
         "WITH hits AS ("  # noqa: S608 - fixed fragments; every value is a bound parameter
         f"SELECT s.entry_id, s.title, s.body, e.occurred_at, "
         f"ts_rank_cd({WEIGHTS}, s.document, {query}) AS rank "
         "FROM entry_search s JOIN entry e ON e.id = s.entry_id "
-        f"WHERE s.document @@ {query} AND s.entry_id BETWEEN :low AND :high AND {where} "
+        f"WHERE s.entry_id = ANY(:ids) AND {where} "
         "ORDER BY rank DESC, e.occurred_at DESC, e.id DESC LIMIT :limit OFFSET :offset) "
         f"SELECT entry_id, body, ts_headline({CONFIG}, title, {query}, :title_options) AS title_hl, "
         f"ts_headline({CONFIG}, body, {query}, :body_options) AS body_snip "
@@ -174,8 +167,7 @@ def ranked(
     values = {
         **params,
         **query_params,
-        "low": low,
-        "high": high,
+        "ids": ids,
         "limit": limit,
         "offset": offset,
         "title_options": _TITLE_OPTIONS,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from daybook.extensions import db
-from daybook.models.base import MAX_ID
 from daybook.services.search import CLOSE, OPEN, ParsedQuery
 
 
@@ -53,16 +52,6 @@ def mismatches() -> list[int]:
     return sorted([*missing, *stray])
 
 
-def match_count(parsed: ParsedQuery) -> int:
-    """Return how many index rows match, every user's (a cheap upper bound for one user's)."""
-    return (
-        db.session.scalar(
-            sa.text("SELECT count(*) FROM entry_fts WHERE entry_fts MATCH :q"), {"q": parsed.fts()}
-        )
-        or 0
-    )
-
-
 def newest_matches(
     parsed: ParsedQuery, where: str, params: dict[str, object], *, start: int, count: int
 ) -> list[int]:
@@ -86,12 +75,13 @@ def ranked(
     *,
     limit: int,
     offset: int,
-    ids: tuple[int, int] | None = None,
+    ids: list[int],
 ) -> list[tuple[int, str, str]]:
-    """Return (entry id, marked title, marked snippet) of matching entries, best first.
+    """Return (entry id, marked title, marked snippet) of the matching entries among `ids`,
+    best first.
 
-    With `ids`, only entries with ids in that inclusive range are ranked. `where` is a fixed SQL
-    condition on the entry `e`; its values are in `params`.
+    `ids` are matches found by newest_matches with the same query and condition. `where` is a
+    fixed SQL condition on the entry `e`; its values are in `params`.
     """
     # Rank first, then mark up only the page's rows: highlight() and snippet() cost more than
     # bm25() and would otherwise run for every match.
@@ -101,7 +91,8 @@ def ranked(
         "ORDER BY bm25(entry_fts, 10.0, 1.0, 5.0), e.occurred_at DESC LIMIT :limit OFFSET :offset"
     )
     query = parsed.fts()
-    low, high = ids or (0, MAX_ID)
+    # FTS5 walks a rowid range within its index; the condition leaves out other users' rows.
+    low, high = min(ids), max(ids)
     values = {**params, "q": query, "low": low, "high": high, "limit": limit}
     found = list(db.session.scalars(order, {**values, "offset": offset}))
     if not found:
