@@ -50,6 +50,15 @@ class Entry(Base):
     __table_args__ = (
         # The list page: a user's live entries, newest first, walked by (occurred_at, id).
         sa.Index("ix_entry_user_deleted_occurred", "user_id", "deleted_at", "occurred_at", "id"),
+        # The same for live entries only: PostgreSQL takes its order from this one.
+        sa.Index(
+            "ix_entry_live_user_occurred",
+            "user_id",
+            "occurred_at",
+            "id",
+            sqlite_where=sa.text("deleted_at IS NULL"),
+            postgresql_where=sa.text("deleted_at IS NULL"),
+        ),
     )
 
     @property
