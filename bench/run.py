@@ -480,8 +480,8 @@ def table(summary: dict[str, dict], paths: dict[str, str], entries: int) -> str:
 def memory_lines(memory: dict[str, list[dict]]) -> tuple[str, float]:
     """Each worker's memory; the target is judged on private memory (RssAnon).
 
-    SQLite reads through mmap, so RSS also counts pages of the database file that the worker
-    has mapped (RssFile). The kernel shares those between workers and can drop them at will.
+    RSS also counts file pages the worker has mapped (RssFile: the interpreter, shared
+    libraries), which the kernel shares between processes and can drop at will.
     """
     lines = []
     worst = 0.0
@@ -499,8 +499,8 @@ def memory_lines(memory: dict[str, list[dict]]) -> tuple[str, float]:
     verdict = "ok" if worst < MEMORY_TARGET_MB else "**over**"
     lines.append(
         f"- largest Daybook worker after the load: {worst:.1f} MB private (RssAnon), target <"
-        f" {MEMORY_TARGET_MB} MB: {verdict}. RSS also counts the database file's pages mapped"
-        " by SQLite's mmap, shared by all workers. The peak includes argon2's 64 MiB per"
+        f" {MEMORY_TARGET_MB} MB: {verdict}. RSS also counts mapped file pages (the interpreter,"
+        " shared libraries), shared with other processes. The peak includes argon2's 64 MiB per"
         " password hash: the dummy hash at import and the bench's login"
     )
     return "\n".join(lines), worst

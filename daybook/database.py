@@ -13,7 +13,6 @@ from sqlalchemy.engine import Engine
 from daybook.extensions import db
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-SQLITE_MMAP_BYTES = 0
 
 # True while handling a request (or command) that writes. SQLite then opens its transactions
 # with BEGIN IMMEDIATE: a deferred BEGIN lets a reader try to become a writer after another
@@ -56,9 +55,6 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     # FULL: an acknowledged write survives a power cut, not just a crash of the process.
     cursor.execute("PRAGMA synchronous = FULL")
     cursor.execute("PRAGMA foreign_keys = ON")
-    # Read pages through the OS page cache, shared by every worker, instead of copying them
-    # into each connection's own 2 MB cache: ranking a common word reads much of the index.
-    cursor.execute(f"PRAGMA mmap_size = {SQLITE_MMAP_BYTES}")
     cursor.close()
 
 
