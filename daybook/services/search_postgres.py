@@ -11,7 +11,7 @@ import re
 import sqlalchemy as sa
 
 from daybook.extensions import db
-from daybook.services.search import CLOSE, OPEN, ParsedQuery
+from daybook.services.search import CLOSE, OPEN, IndexMatch, ParsedQuery
 
 CONFIG = "'daybook_english'"
 # Title, tags and body carry weights A, B and C (D is unused): the same 10 : 5 : 1 as bm25's on
@@ -118,21 +118,10 @@ def tsquery(parsed: ParsedQuery) -> tuple[str, dict[str, str]]:
     return "(" + " && ".join(parts or ["''::tsquery"]) + ")", params
 
 
-def newest_matches(
-    parsed: ParsedQuery, where: str, params: dict[str, object], *, start: int, count: int
-) -> list[int]:
-    """Return the ids of matching entries, newest first: `count` of them after `start`.
-
-    `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
-    """
-    query, query_params = tsquery(parsed)
-    sql = sa.text(
-        "SELECT s.entry_id FROM entry_search s JOIN entry e ON e.id = s.entry_id "  # noqa: S608
-        f"WHERE s.document @@ {query} AND {where} "
-        "ORDER BY s.entry_id DESC LIMIT :count OFFSET :start"
-    )
-    values = {**params, **query_params, "count": count, "start": start}
-    return list(db.session.scalars(sql, values))
+def index_match(parsed: ParsedQuery) -> IndexMatch:
+    """Name the search table, its entry id and the condition on it for the query's matches."""
+    query, params = tsquery(parsed)
+    return IndexMatch("entry_search s", "s.entry_id", f"s.document @@ {query}", params)
 
 
 def ranked(

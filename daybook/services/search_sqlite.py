@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from daybook.extensions import db
-from daybook.services.search import CLOSE, OPEN, ParsedQuery
+from daybook.services.search import CLOSE, OPEN, IndexMatch, ParsedQuery
 
 
 def write(entry_id: int, title: str, body: str, tags: str) -> None:
@@ -52,20 +52,9 @@ def mismatches() -> list[int]:
     return sorted([*missing, *stray])
 
 
-def newest_matches(
-    parsed: ParsedQuery, where: str, params: dict[str, object], *, start: int, count: int
-) -> list[int]:
-    """Return the ids of matching entries, newest first: `count` of them after `start`.
-
-    `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
-    """
-    sql = sa.text(
-        "SELECT e.id FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "  # noqa: S608
-        f"WHERE entry_fts MATCH :q AND {where} "
-        "ORDER BY entry_fts.rowid DESC LIMIT :count OFFSET :start"
-    )
-    values = {**params, "q": parsed.fts(), "count": count, "start": start}
-    return list(db.session.scalars(sql, values))
+def index_match(parsed: ParsedQuery) -> IndexMatch:
+    """Name the FTS5 table, its entry id and the condition on it for the query's matches."""
+    return IndexMatch("entry_fts", "entry_fts.rowid", "entry_fts MATCH :q", {"q": parsed.fts()})
 
 
 def ranked(
