@@ -20,12 +20,14 @@ CARD_COLUMNS = (Entry.id, Entry.title, Entry.occurred_at, Entry.word_count, Entr
 
 @dataclass(frozen=True, slots=True)
 class EntryCard:
+    """A card's fields. Frozen and hashable: the drawn HTML is kept under the card itself."""
+
     id: int
     title: str
     occurred_at: datetime
     word_count: int
     excerpt: str
-    tag_names: list[str]
+    tag_names: tuple[str, ...]
 
 
 def select_cards() -> sa.Select:
@@ -37,7 +39,7 @@ def read_cards(query: sa.Select) -> list[EntryCard]:
     """Run a query made from select_cards(); return its cards, in its order, with their tags."""
     rows = db.session.execute(query).all()
     names = tag_names_of([row.id for row in rows])
-    return [EntryCard(*row, tag_names=names[row.id]) for row in rows]
+    return [EntryCard(*row, tag_names=tuple(names[row.id])) for row in rows]
 
 
 def cards_by_id(entry_ids: list[int]) -> dict[int, EntryCard]:

@@ -20,16 +20,13 @@ CARDS_KEPT = 4096
 
 
 @lru_cache(maxsize=CARDS_KEPT)
-def _drawn(fields: tuple, _zone: str, _script_root: str) -> Markup:
-    *columns, tag_names = fields
-    card = EntryCard(*columns, tag_names=list(tag_names))
+def _drawn(card: EntryCard, _zone: str, _script_root: str) -> Markup:
     return Markup(render_template("entries/_card.html", entry=card))  # noqa: S704 - a template
 
 
 def entry_card(card: EntryCard) -> Markup:
     """Return the <li> of one card, drawn now or earlier for the same fields, zone and path."""
-    fields = (card.id, card.title, card.occurred_at, card.word_count, card.excerpt)
-    return _drawn((*fields, tuple(card.tag_names)), user_zone().key, request.script_root)
+    return _drawn(card, user_zone().key, request.script_root)
 
 
 def register(app: Flask) -> None:
