@@ -115,8 +115,8 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "web.login"
-    login_manager.login_message = "Please log in to see that page."
-    login_manager.login_message_category = "info"
+    # The message goes out as Daybook's own flash (a cookie; see web.flashes), not Flask's.
+    login_manager.unauthorized_handler(send_to_login)
     login_manager.session_protection = "basic"
     login_manager.user_loader(auth.load_login)
 
@@ -176,10 +176,23 @@ def register_security_headers(app: Flask) -> None:
     register(app)
 
 
-def register_template_helpers(app: Flask) -> None:
-    from daybook.web.filters import register
+def send_to_login():
+    """Answer a signed-out visit to a page that needs a login: to the login form, and back."""
+    from flask import redirect, request
+    from flask_login import login_url
 
-    register(app)
+    from daybook.web.flashes import flash
+
+    flash("Please log in to see that page.", "info")
+    return redirect(login_url("web.login", next_url=request.url))
+
+
+def register_template_helpers(app: Flask) -> None:
+    from daybook.web import csrf_tokens, filters, flashes
+
+    filters.register(app)
+    flashes.register(app)
+    csrf_tokens.register(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -1,5 +1,6 @@
 """Flask extensions, created unbound and initialised by create_app."""
 
+from flask import request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -24,3 +25,9 @@ limiter = Limiter(
     in_memory_fallback_enabled=True,
     storage_options={"socket_connect_timeout": 0.5, "socket_timeout": 2.0},
 )
+
+
+@limiter.request_filter
+def _outside_api() -> bool:
+    # Only the API has limits (api/__init__.py); every page is spared the limiter's bookkeeping.
+    return (request.blueprint or "").partition(".")[0] != "api"

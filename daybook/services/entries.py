@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
+from daybook.database import commit_keeping_loaded
 from daybook.errors import Conflict, NotFound, ValidationError
 from daybook.extensions import db
 from daybook.models import Entry, IdempotentRequest, Tag, User, entry_tag, utcnow
@@ -63,8 +64,7 @@ def clean_fields(
 
 def _render(entry: Entry) -> str:
     """Fill in everything derived from the body; return its plain text for the index."""
-    plain = markdown.plain_text(entry.body)
-    entry.body_html = markdown.render(entry.body)
+    entry.body_html, plain = markdown.render_with_text(entry.body)
     entry.render_version = markdown.RENDER_VERSION
     entry.excerpt = markdown.excerpt(plain)
     entry.word_count = markdown.word_count(plain)
@@ -76,7 +76,8 @@ def apply_fields(entry: Entry, user: User, *, title: str, body: str, tag_names: 
     entry.title = title
     entry.body = body
     plain = _render(entry)
-    entry.tags = tag_service.tags_for(user, tag_names)
+    # In the relationship's order (by name), as the entry read back would have them.
+    entry.tags = sorted(tag_service.tags_for(user, tag_names), key=lambda tag: tag.name)
     db.session.flush()
     search.index_entry(entry, plain_body=plain, tags=tag_names)
 
@@ -139,7 +140,7 @@ def create_entry(
                 created_at=now,
             )
         )
-    db.session.commit()
+    commit_keeping_loaded()
     return entry
 
 
@@ -198,7 +199,7 @@ def update_entry(
     if occurred_at is not None:
         entry.occurred_at = occurred_at
     apply_fields(entry, user, title=title, body=body, tag_names=tag_names)
-    db.session.commit()
+    commit_keeping_loaded()
     return entry
 
 

@@ -167,7 +167,16 @@ def render(source: str) -> str:
 
 def plain_text(source: str) -> str:
     """Return the text of a Markdown source with the markup dropped."""
+    return _plain(_parser().render(source or ""))
+
+
+def render_with_text(source: str) -> tuple[str, str]:
+    """Return the sanitised HTML and the plain text of a Markdown source, parsing it once."""
     html = _parser().render(source or "")
+    return sanitise(html), _plain(html)
+
+
+def _plain(html: str) -> str:
     text = nh3.clean(html, tags=set(), clean_content_tags={"script", "style"})
     # The cleaner hands back HTML text; decode every entity (&nbsp;, &#39;, …), not only a few.
     text = html_lib.unescape(text)

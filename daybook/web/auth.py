@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import abort, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 from flask_login.signals import user_loaded_from_cookie
 
@@ -13,6 +13,7 @@ from daybook.request_log import log
 from daybook.services import auth, users
 from daybook.sessions import regenerate_session
 from daybook.web import bp
+from daybook.web.flashes import flash
 
 ACCOUNT_FIELDS = ("username", "email", "password", "password_confirm")
 

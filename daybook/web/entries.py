@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -10,6 +10,7 @@ from daybook.errors import Conflict, NotFound, ValidationError
 from daybook.services import entries, markdown
 from daybook.web import bp
 from daybook.web.filters import datetime_local
+from daybook.web.flashes import flash
 from daybook.web.forms import entry_fields, page_arg, parse_local_datetime
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, send_file, url_for
+from flask import abort, redirect, render_template, request, send_file, url_for
 from flask_login import current_user, login_required
 
 from daybook.errors import NotFound, ValidationError
 from daybook.jobs import exports, records
 from daybook.jobs.queue import QueueUnavailable, label
 from daybook.web import bp
+from daybook.web.flashes import flash
 
 
 def _page(errors=None, form=None, status=200):

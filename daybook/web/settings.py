@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_login.utils import decode_cookie
 
@@ -10,6 +10,7 @@ from daybook.errors import ValidationError
 from daybook.services import auth, users
 from daybook.web import bp
 from daybook.web.auth import end_browser_session, sign_in
+from daybook.web.flashes import flash
 
 
 def _page(section=None, errors=None, form=None, status=200, invite_url=None):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from daybook.errors import ValidationError
 from daybook.services import tags
 from daybook.web import bp
+from daybook.web.flashes import flash
 
 
 @bp.get("/tags")

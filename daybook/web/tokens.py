@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from daybook.errors import ValidationError
 from daybook.models import utcnow
 from daybook.services import tokens
 from daybook.web import bp
+from daybook.web.flashes import flash
 from daybook.web.forms import parse_local_datetime
 
 SCOPE_CHOICES = {"read": ["read"], "read write": ["read", "write"]}
