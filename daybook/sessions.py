@@ -19,9 +19,11 @@ from daybook.database import mark_write_intent, read_apart
 from daybook.extensions import db
 from daybook.models.web_session import WebSession
 
-# Read on every request that carries a cookie: built once.
-_SESSION_BY_ID = sa.select(WebSession.data, WebSession.expiry).where(
-    WebSession.session_id == sa.bindparam("session_id")
+# Read on every request that carries a cookie: built once, on the table's columns (without
+# mapped attributes the statement skips the ORM's compile and result stages).
+_sessions = WebSession.__table__.c
+_SESSION_BY_ID = sa.select(_sessions.data, _sessions.expiry).where(
+    _sessions.session_id == sa.bindparam("session_id")
 )
 
 

@@ -1,8 +1,9 @@
-"""Entry cards: what list and search pages show of an entry, read without the ORM.
+"""What pages show of an entry, read without the ORM: cards for lists, the whole for its page.
 
 A page of cards is read with two plain queries (the entries' listed columns, then their tag
 names) instead of building 20 full Entry objects with their tags: the list page is the most
-visited page, and most of its time went into the ORM.
+visited page, and most of its time went into the ORM. An entry's own page and its edit form,
+the next most visited, are read the same way.
 """
 
 from __future__ import annotations
@@ -14,8 +15,18 @@ import sqlalchemy as sa
 
 from daybook.extensions import db
 from daybook.models import Entry, Tag, entry_tag
+from daybook.services import markdown
 
-CARD_COLUMNS = (Entry.id, Entry.title, Entry.occurred_at, Entry.word_count, Entry.excerpt)
+# Table columns, not mapped attributes: a statement without ORM entities skips the ORM's
+# compile and result stages, which cost more than SQLite's own work here.
+_entries = Entry.__table__.c
+CARD_COLUMNS = (
+    _entries.id,
+    _entries.title,
+    _entries.occurred_at,
+    _entries.word_count,
+    _entries.excerpt,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,14 +41,62 @@ class EntryCard:
     tag_names: tuple[str, ...]
 
 
+SHOWN_COLUMNS = (
+    _entries.id,
+    _entries.title,
+    _entries.body,
+    _entries.body_html,
+    _entries.occurred_at,
+    _entries.created_at,
+    _entries.updated_at,
+    _entries.word_count,
+    _entries.version,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ShownEntry:
+    """What an entry's page and its edit form show of it."""
+
+    id: int
+    title: str
+    body: str
+    body_html: str
+    occurred_at: datetime
+    created_at: datetime
+    updated_at: datetime | None
+    word_count: int
+    version: int
+    tag_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, entry: Entry) -> ShownEntry:
+        return cls(
+            *(getattr(entry, column.key) for column in SHOWN_COLUMNS),
+            tag_names=tuple(entry.tag_names),
+        )
+
+
+def read_shown(query: sa.Select, params: dict) -> ShownEntry | None:
+    """Run a SELECT of SHOWN_COLUMNS (and render_version, last); return the entry it finds.
+
+    None also when the entry was rendered by an older renderer: the caller then takes the
+    ORM path, which renders it afresh.
+    """
+    row = db.session.execute(query, params).first()
+    if row is None or row[-1] != markdown.RENDER_VERSION:
+        return None
+    return ShownEntry(*row[:-1], tag_names=tuple(tag_names_of([row.id])[row.id]))
+
+
 def select_cards() -> sa.Select:
     """Return a SELECT of the card columns of entries, to be filtered and ordered."""
     return sa.select(*CARD_COLUMNS)
 
 
-def read_cards(query: sa.Select) -> list[EntryCard]:
+def read_cards(query: sa.Select, params: dict | None = None) -> list[EntryCard]:
     """Run a query made from select_cards(); return its cards, in its order, with their tags."""
-    rows = db.session.execute(query).all()
+    rows = db.session.execute(query, params).all()
     names = tag_names_of([row.id for row in rows])
     return [EntryCard(*row, tag_names=tuple(names[row.id])) for row in rows]
 
@@ -46,7 +105,16 @@ def cards_by_id(entry_ids: list[int]) -> dict[int, EntryCard]:
     """Return the cards of these entries by id (missing ids are left out)."""
     if not entry_ids:
         return {}
-    return {c.id: c for c in read_cards(select_cards().where(Entry.id.in_(entry_ids)))}
+    return {c.id: c for c in read_cards(select_cards().where(_entries.id.in_(entry_ids)))}
+
+
+_tags = Tag.__table__.c
+_TAG_NAMES = (
+    sa.select(entry_tag.c.entry_id, _tags.name)
+    .join(Tag.__table__, _tags.id == entry_tag.c.tag_id)
+    .where(entry_tag.c.entry_id.in_(sa.bindparam("entry_ids", expanding=True)))
+    .order_by(_tags.name)
+)
 
 
 def tag_names_of(entry_ids: list[int]) -> dict[int, list[str]]:
@@ -54,12 +122,7 @@ def tag_names_of(entry_ids: list[int]) -> dict[int, list[str]]:
     result: dict[int, list[str]] = {i: [] for i in entry_ids}
     if not entry_ids:
         return result
-    rows = db.session.execute(
-        sa.select(entry_tag.c.entry_id, Tag.name)
-        .join(Tag, Tag.id == entry_tag.c.tag_id)
-        .where(entry_tag.c.entry_id.in_(entry_ids))
-        .order_by(Tag.name)
-    )
+    rows = db.session.execute(_TAG_NAMES, {"entry_ids": entry_ids})
     for entry_id, name in rows:
         result[entry_id].append(name)
     return result

@@ -81,7 +81,7 @@ def entry_preview():
 @login_required
 def entry_detail(entry_id: int):
     """Show one entry, rendered."""
-    entry = entries.get_entry(current_user, entry_id)
+    entry = entries.show_entry(current_user, entry_id)
     return render_template("entries/detail.html", entry=entry, body_html=Markup(entry.body_html))  # noqa: S704
 
 
@@ -90,7 +90,7 @@ def entry_detail(entry_id: int):
 def entry_edit(entry_id: int):
     """Edit an entry; a save against an older version shows both and lets the user choose."""
     if request.method == "GET":
-        entry = entries.get_entry(current_user, entry_id)
+        entry = entries.show_entry(current_user, entry_id)
         return render_template("entries/form.html", form=_form_from(entry), errors={}, entry=entry)
     form = entry_fields() | {"version": request.form.get("version", "")}
     try:

@@ -161,6 +161,31 @@ def test_rendered_html_is_rebuilt_when_the_renderer_changes(app, user, monkeypat
     assert search.index_mismatches() == []
 
 
+def test_the_entry_page_shows_the_saved_entry_and_rerenders_a_stale_one(app, user, monkeypatch):
+    entry = make_entry(user, title="Shown", body="*old* text", tags="b a")
+    shown = entries.show_entry(user, entry.id)
+    assert (shown.title, shown.body, shown.tag_names) == ("Shown", "*old* text", ("a", "b"))
+    assert shown.body_html == "<p><em>old</em> text</p>\n"
+
+    db.session.execute(sa.update(Entry).values(body_html="<p>stale</p>"))
+    db.session.commit()
+    monkeypatch.setattr(markdown, "RENDER_VERSION", markdown.RENDER_VERSION + 1)
+    assert entries.show_entry(user, entry.id).body_html == "<p><em>old</em> text</p>\n"
+    db.session.expire_all()
+    assert db.session.get(Entry, entry.id).render_version == markdown.RENDER_VERSION
+
+
+def test_the_entry_page_is_only_for_the_owner_and_live_entries(app, user, other_user):
+    entry = make_entry(user, title="Mine")
+    with pytest.raises(NotFound):
+        entries.show_entry(other_user, entry.id)
+    with pytest.raises(NotFound):
+        entries.show_entry(user, 2**40)
+    entries.trash_entry(user, entry.id)
+    with pytest.raises(NotFound):
+        entries.show_entry(user, entry.id)
+
+
 def test_a_trashed_entry_rerendered_stays_out_of_the_index(app, user, monkeypatch):
     entry = make_entry(user, body="*old*")
     entries.trash_entry(user, entry.id)
