@@ -177,6 +177,27 @@ def test_login_record_round_trip(app, user):
     assert auth.load_login(token) is None
 
 
+def test_the_loaded_user_is_saved_like_any_other(app, user):
+    token = auth.start_login(user)
+    user_id, username, password_hash = user.id, user.username, user.password_hash
+    db.session.remove()  # a new request: nothing loaded yet
+
+    loaded = auth.load_login(token)
+    assert (loaded.id, loaded.username, loaded.timezone) == (user_id, username, "UTC")
+    assert loaded in db.session and loaded not in db.session.dirty
+    loaded.timezone = "Europe/Paris"
+    db.session.commit()
+
+    db.session.remove()
+    stored = db.session.get(User, user_id)
+    assert (stored.timezone, stored.password_hash) == ("Europe/Paris", password_hash)
+
+
+def test_a_user_already_in_the_session_is_the_one_loaded(app, user):
+    token = auth.start_login(user)
+    assert auth.load_login(token) is user
+
+
 @pytest.mark.parametrize("token", ["", "nonsense", "x" * 101])
 def test_load_login_refuses_unknown_tokens(app, user, token):
     auth.start_login(user)
