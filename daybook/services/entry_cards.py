@@ -101,11 +101,16 @@ def read_cards(query: sa.Select, params: dict | None = None) -> list[EntryCard]:
     return [EntryCard(*row, tag_names=tuple(names[row.id])) for row in rows]
 
 
+_CARDS_BY_ID = sa.select(*CARD_COLUMNS).where(
+    _entries.id.in_(sa.bindparam("entry_ids", expanding=True))
+)
+
+
 def cards_by_id(entry_ids: list[int]) -> dict[int, EntryCard]:
     """Return the cards of these entries by id (missing ids are left out)."""
     if not entry_ids:
         return {}
-    return {c.id: c for c in read_cards(select_cards().where(_entries.id.in_(entry_ids)))}
+    return {c.id: c for c in read_cards(_CARDS_BY_ID, {"entry_ids": entry_ids})}
 
 
 _tags = Tag.__table__.c

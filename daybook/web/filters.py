@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, request
+from flask import Flask, g, request
 from flask import url_for as flask_url_for
 from flask_login import current_user
 
@@ -14,8 +14,14 @@ BUILT_URLS_KEPT = 8192
 
 
 def user_zone() -> ZoneInfo:
-    """Return the signed-in user's time zone, UTC otherwise."""
-    name = getattr(current_user, "timezone", None) or "UTC"
+    """Return the signed-in user's time zone, UTC otherwise (looked up once a request)."""
+    zone = g.get("user_zone")
+    if zone is None:
+        zone = g.user_zone = _zone_named(getattr(current_user, "timezone", None) or "UTC")
+    return zone
+
+
+def _zone_named(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
