@@ -80,11 +80,15 @@ def _render(entry: Entry) -> str:
 
 def apply_fields(entry: Entry, user: User, *, title: str, body: str, tag_names: list[str]) -> None:
     """Write checked fields, the rendered HTML and the search row; the caller commits."""
+    # Tags first, without flushing: a new entry flushed now would have its (empty) tags
+    # loaded back just to be replaced.
+    with db.session.no_autoflush:
+        tags = tag_service.tags_for(user, tag_names)
     entry.title = title
     entry.body = body
     plain = _render(entry)
     # In the relationship's order (by name), as the entry read back would have them.
-    entry.tags = sorted(tag_service.tags_for(user, tag_names), key=lambda tag: tag.name)
+    entry.tags = sorted(tags, key=lambda tag: tag.name)
     db.session.flush()
     search.index_entry(entry, plain_body=plain, tags=tag_names)
 
@@ -158,14 +162,9 @@ def get_entry(user: User, entry_id: int, *, trashed: bool = False) -> Entry:
     """
     if not 0 < entry_id <= MAX_ID:
         raise NotFound("No such entry.")
-    entry = db.session.scalar(
-        sa.select(Entry).where(
-            Entry.id == entry_id,
-            Entry.user_id == user.id,
-            Entry.deleted_at.is_not(None) if trashed else Entry.deleted_at.is_(None),
-        )
-    )
-    if entry is None:
+    # By primary key: an entry this request has read already comes from the session, unqueried.
+    entry = db.session.get(Entry, entry_id)
+    if entry is None or entry.user_id != user.id or (entry.deleted_at is None) == trashed:
         raise NotFound("No such entry.")
     if entry.render_version != markdown.RENDER_VERSION:
         # The renderer changed since this was saved: bring the cache, excerpt and index up to date.

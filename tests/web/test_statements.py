@@ -1,0 +1,62 @@
+"""What saving costs the database: each statement on PostgreSQL is a round trip of its own."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from sqlalchemy import event
+
+from daybook.extensions import db
+from tests.factories import csrf_token_from, make_entry
+
+_FIELD = re.compile(r'name="(title|tags|occurred_at|version)"[^>]*value="([^"]*)"')
+
+
+def _statements(app, action: Callable[[], object]) -> list[str]:
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *_args):
+        seen.append(" ".join(statement.split()))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    return seen
+
+
+def test_saving_an_edit_reads_the_entry_once(app, auth_client, user):
+    entry_id = make_entry(user, title="Edited once", tags="a b").id
+    page = auth_client.get(f"/entries/{entry_id}/edit").get_data(as_text=True)
+    fields = dict(_FIELD.findall(page))
+
+    def save():
+        saved = auth_client.post(
+            f"/entries/{entry_id}/edit",
+            data={
+                **fields,
+                "body": "new text",
+                "csrf_token": csrf_token_from(page),
+                "action": "save",
+            },
+        )
+        assert saved.status_code == 302
+
+    statements = _statements(app, save)
+    assert len([s for s in statements if s.startswith("SELECT entry.id, entry.user_id")]) == 1
+
+
+def test_a_new_entry_does_not_read_back_the_tags_it_is_given(app, auth_client):
+    def save():
+        saved = auth_client.form(
+            "/entries/new", {"title": "Tagged", "tags": "x y", "action": "save"}
+        )
+        assert saved.status_code == 302
+
+    statements = _statements(app, save)
+    assert [s for s in statements if s.startswith("SELECT") and "entry_tag" in s] == []
+    assert len([s for s in statements if s.startswith("INSERT INTO entry ")]) == 1
