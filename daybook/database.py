@@ -120,6 +120,22 @@ def register_database(app: Flask) -> None:
                 event.listen(engine, "before_cursor_execute", _postgres_before_execute, retval=True)
             engine._daybook_hooks = True  # type: ignore[attr-defined]
     app.before_request(mark_write_intent)
+    # Runs before Flask-SQLAlchemy's teardown (an app-context one), which would roll back.
+    app.teardown_request(_end_reading)
+
+
+def _end_reading(exc: BaseException | None) -> None:
+    """End a page's read transaction with COMMIT where Flask-SQLAlchemy would roll it back.
+
+    On PostgreSQL a ROLLBACK makes psycopg forget (and deallocate) its prepared statements, so
+    with every page ending in one, no statement was ever prepared: each was parsed and planned
+    afresh. A page that read without error has nothing to undo; anything else still rolls back.
+    """
+    if exc is not None or request.method not in ("GET", "HEAD") or not db.session.registry.has():
+        return
+    session = db.session()
+    if session.in_transaction() and not (session.new or session.dirty or session.deleted):
+        session.commit()
 
 
 # The search index: FTS5 (and its shadow tables) on SQLite, entry_search on PostgreSQL.

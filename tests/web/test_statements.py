@@ -60,3 +60,24 @@ def test_a_new_entry_does_not_read_back_the_tags_it_is_given(app, auth_client):
     statements = _statements(app, save)
     assert [s for s in statements if s.startswith("SELECT") and "entry_tag" in s] == []
     assert len([s for s in statements if s.startswith("INSERT INTO entry ")]) == 1
+
+
+def test_a_page_ends_its_read_with_commit_so_prepared_statements_survive(app, auth_client, user):
+    # psycopg forgets its prepared statements on every ROLLBACK: pages must not end in one.
+    entry_id = make_entry(user, title="Read").id
+    ends: list[str] = []
+    with app.app_context():
+        engine = db.engine
+    listeners = {
+        "commit": lambda conn: ends.append("commit"),
+        "rollback": lambda conn: ends.append("rollback"),
+    }
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        for path in ("/entries", f"/entries/{entry_id}", "/search?q=read", "/entries/999999"):
+            auth_client.get(path)
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
+    assert ends and "rollback" not in ends
