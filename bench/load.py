@@ -173,10 +173,20 @@ def run_locust(args, user_class: str, server: run.Server, out: Path) -> dict:
     """Run one headless locust against `server`; return its stats and the CPU each side used.
 
     Without --whole-run, locust resets its statistics once every user is spawned (the logins
-    happen while they spawn), and the CPU is counted over the same window: from then until the
-    run time is up.
+    happen while they spawn) and --warmup seconds have passed, and the CPU is counted over the
+    same window: from then for --run-time.
     """
     prefix = out / f"{server.name}"
+    measured = _seconds(args.run_time)
+    warmup = 0.0 if args.whole_run else args.warmup
+    if warmup > 0:
+        # locust's --run-time counts from the start; the spawning takes users / rate seconds
+        # (longer on a busy machine), so it is only a backstop here: the locustfile stops the
+        # run once the measurement is over.
+        cap = args.users / args.spawn_rate * 3 + warmup + measured + 60
+        timing = ["--run-time", f"{cap:.0f}s", "--warmup", str(warmup), "--measure", str(measured)]
+    else:
+        timing = ["--run-time", args.run_time]
     cmd = [
         str(LOCUST),
         "-f",
@@ -188,8 +198,7 @@ def run_locust(args, user_class: str, server: run.Server, out: Path) -> dict:
         str(args.users),
         "--spawn-rate",
         str(args.spawn_rate),
-        "--run-time",
-        args.run_time,
+        *timing,
         "--think-time",
         str(args.think_time),
         "--logins",
@@ -209,19 +218,22 @@ def run_locust(args, user_class: str, server: run.Server, out: Path) -> dict:
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
-    start = end = Counters(server, proc.pid)
+    start = Counters(server, proc.pid)
+    end = None
     warnings = 0
     with log_path.open("w") as locust_log:
         assert proc.stdout is not None  # noqa: S101
         for line in proc.stdout:
             locust_log.write(line)
             warnings += "CPU usage above" in line
-            if "All users spawned" in line and not args.whole_run:
+            if not args.whole_run and (
+                ("Warm-up over" in line) if warmup > 0 else ("All users spawned" in line)
+            ):
                 start = Counters(server, proc.pid)
-            elif "--run-time limit reached" in line:
+            elif end is None and ("--run-time limit reached" in line or "Measurement over" in line):
                 end = Counters(server, proc.pid)
     code = proc.wait()
-    if end is start:  # no "limit reached" line: count up to the end
+    if end is None:  # no "limit reached" line: count up to the end
         end = Counters(server, proc.pid)
     if code != 0 or not Path(f"{prefix}_stats.csv").exists():
         text = log_path.read_text(errors="replace")
@@ -244,6 +256,13 @@ def run_locust(args, user_class: str, server: run.Server, out: Path) -> dict:
         "other_cpu_pct": max(0.0, 100 * (busy - locust_cpu - server_cpu - db_cpu) / wall),
         "locust_cpu_warnings": warnings,
     }
+
+
+def _seconds(text: str) -> float:
+    """Seconds in a locust-style duration: 90, 90s, 2m, 1h."""
+    text = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:], None)
+    return float(text[:-1]) * scale if scale else float(text)
 
 
 def read_stats(path: Path) -> list[dict]:
@@ -355,7 +374,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--users", type=int, default=1000, help="locust --users")
     p.add_argument("--spawn-rate", type=float, default=50, help="locust --spawn-rate")
-    p.add_argument("--run-time", default="60s", help="locust --run-time")
+    p.add_argument(
+        "--run-time", default="60s", help="seconds measured (after the warm-up): 60s, 2m or 90"
+    )
+    p.add_argument(
+        "--warmup",
+        type=float,
+        default=30.0,
+        help="seconds after every user is spawned before the figures start: the queue that the"
+        " spawning and the logins (argon2id, 0.25 CPU-s each) built up drains meanwhile",
+    )
     p.add_argument("--think-time", type=float, default=5.0, help="mean seconds between pages")
     p.add_argument(
         "--logins", type=int, default=50, help="users that sign in; the rest share their sessions"
@@ -430,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     window = (
         "the whole run, spawning included"
         if args.whole_run
+        else f"{args.run_time} from {args.warmup:g} s after every user was spawned"
+        if args.warmup > 0
         else "from the moment every user was spawned to the end (locust --reset-stats)"
     )
     header += f"\n\nFigures cover {window}."

@@ -22,9 +22,11 @@ users to sign in (as tabs of one browser do); the logins themselves still go thr
 from __future__ import annotations
 
 import html
+import logging
 import random
 import re
 
+import gevent
 import gevent.event
 import gevent.lock
 from locust import FastHttpUser, events, task
@@ -52,12 +54,58 @@ def _options(parser) -> None:
         help="Mean seconds a user waits between pages (uniform, ±50%%).",
     )
     parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        env_var="LOCUST_WARMUP",
+        help="Seconds after every user is spawned before the figures start (statistics are "
+        "reset then): the queue the spawning and the logins built up drains meanwhile.",
+    )
+    parser.add_argument(
+        "--measure",
+        type=float,
+        default=0.0,
+        env_var="LOCUST_MEASURE",
+        help="With --warmup: seconds measured after it; then the run stops (0: at --run-time).",
+    )
+    parser.add_argument(
         "--logins",
         type=int,
         default=50,
         env_var="LOCUST_LOGINS",
         help="How many users sign in through the form; the rest share their sessions.",
     )
+
+
+_ENVIRONMENT: list = []
+log = logging.getLogger("daybook.load")
+WARMUP_OVER = "Warm-up over: measuring"
+MEASURE_OVER = "Measurement over: stopping"
+
+
+@events.init.add_listener
+def _remember_environment(environment, **_kwargs) -> None:
+    _ENVIRONMENT.append(environment)
+
+
+@events.spawning_complete.add_listener
+def _measure_after_warmup(user_count: int, **_kwargs) -> None:
+    environment = _ENVIRONMENT[-1]
+    options = environment.parsed_options
+    if options.warmup <= 0:
+        return
+
+    def begin() -> None:
+        environment.runner.stats.reset_all()
+        log.info(WARMUP_OVER)
+        if options.measure > 0:
+            gevent.spawn_later(options.measure, finish)
+
+    def finish() -> None:
+        log.info(MEASURE_OVER)
+        environment.runner.quit()
+
+    gevent.spawn_later(options.warmup, begin)
 
 
 def _think(user) -> float:
