@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -95,6 +95,13 @@ def _postgres_before_execute(conn, cursor, statement, parameters, context, execu
     return statement, _bound_without_nul(parameters)
 
 
+def _postgres_checkout(dbapi_connection, _record, _proxy) -> None:
+    # A GET or HEAD request reads (the odd write it makes is one statement that commits by
+    # itself): without a transaction psycopg sends no BEGIN and the request no COMMIT, two of
+    # the six round trips of an entry's page. Everything else gets a transaction as before.
+    dbapi_connection.autocommit = has_request_context() and request.method in ("GET", "HEAD")
+
+
 def mark_write_intent() -> None:
     """Note whether the current request may write (see write_intent)."""
     write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
@@ -118,6 +125,7 @@ def register_database(app: Flask) -> None:
                 event.listen(engine, "begin", _sqlite_begin)
             elif engine.dialect.name == "postgresql":
                 event.listen(engine, "before_cursor_execute", _postgres_before_execute, retval=True)
+                event.listen(engine, "checkout", _postgres_checkout)
             engine._daybook_hooks = True  # type: ignore[attr-defined]
     app.before_request(mark_write_intent)
     # Runs before Flask-SQLAlchemy's teardown (an app-context one), which would roll back.

@@ -22,6 +22,11 @@ def only_on_sqlite(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(ON_POSTGRES, reason=f"SQLite only: {reason}")
 
 
+def only_on_postgres(reason: str) -> pytest.MarkDecorator:
+    """Skip a test that is about PostgreSQL itself (its driver, its round trips) on SQLite."""
+    return pytest.mark.skipif(not ON_POSTGRES, reason=f"PostgreSQL only: {reason}")
+
+
 def worker_url(base: str, worker_id: str, suffix: str = "") -> str:
     """Return the URL of this worker's own database next to `base`."""
     url = make_url(base)

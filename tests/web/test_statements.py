@@ -8,6 +8,7 @@ from collections.abc import Callable
 from sqlalchemy import event
 
 from daybook.extensions import db
+from tests.databases import only_on_postgres
 from tests.factories import csrf_token_from, make_entry
 
 _FIELD = re.compile(r'name="(title|tags|occurred_at|version)"[^>]*value="([^"]*)"')
@@ -81,3 +82,25 @@ def test_a_page_ends_its_read_with_commit_so_prepared_statements_survive(app, au
         for name, listener in listeners.items():
             event.remove(engine, name, listener)
     assert ends and "rollback" not in ends
+
+
+@only_on_postgres("psycopg sends BEGIN and COMMIT as round trips of their own")
+def test_pages_read_without_a_transaction_and_saves_write_in_one(app, auth_client, user):
+    entry_id = make_entry(user, title="Read").id
+    seen: dict[str, set[bool]] = {"GET": set(), "POST": set()}
+    method = ["GET"]
+
+    def note(conn, cursor, statement, *_args):
+        seen[method[0]].add(conn.connection.dbapi_connection.autocommit)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        auth_client.get(f"/entries/{entry_id}")
+        auth_client.get("/entries")
+        method[0] = "POST"
+        auth_client.form("/entries/new", {"title": "Written", "tags": "a", "action": "save"})
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert seen == {"GET": {True}, "POST": {False}}
