@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm.attributes import set_committed_value
 
 from daybook.database import commit_keeping_loaded
 from daybook.errors import Conflict, NotFound, ValidationError
@@ -211,16 +212,20 @@ def update_entry(
     entry = get_entry(user, entry_id)
     title, body, tag_names = _checked(title, body, tags, occurred_at)
     # A conditional UPDATE, not a read-then-write check, so two saves racing cannot both win.
+    now = utcnow()
     bumped = db.session.execute(
         sa.update(Entry)
         .where(Entry.id == entry.id, Entry.version == expected_version)
-        .values(version=Entry.version + 1, updated_at=utcnow())
+        .values(version=Entry.version + 1, updated_at=now)
         .execution_options(synchronize_session=False)
     ).rowcount
     if expected_version is None or bumped != 1:
         db.session.rollback()
         raise Conflict("This entry changed since you opened it.", current=get_entry(user, entry_id))
-    db.session.refresh(entry, ["version", "updated_at"])
+    # The row now holds exactly these (the UPDATE matched expected_version): no need to read
+    # them back.
+    set_committed_value(entry, "version", expected_version + 1)
+    set_committed_value(entry, "updated_at", now)
     if occurred_at is not None:
         entry.occurred_at = occurred_at
     apply_fields(entry, user, title=title, body=body, tag_names=tag_names)
