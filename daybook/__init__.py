@@ -99,6 +99,7 @@ def register_extensions(app: Flask) -> None:
     from daybook.redis_store import init_redis
     from daybook.services import auth
     from daybook.sessions import init_sessions
+    from daybook.web.auth import send_to_login
 
     register_database(app)
     init_redis(app)
@@ -174,17 +175,6 @@ def register_security_headers(app: Flask) -> None:
     from daybook.web.headers import register
 
     register(app)
-
-
-def send_to_login():
-    """Answer a signed-out visit to a page that needs a login: to the login form, and back."""
-    from flask import redirect, request
-    from flask_login import login_url
-
-    from daybook.web.flashes import flash
-
-    flash("Please log in to see that page.", "info")
-    return redirect(login_url("web.login", next_url=request.url))
 
 
 def register_template_helpers(app: Flask) -> None:

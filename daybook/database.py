@@ -18,6 +18,8 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 # with BEGIN IMMEDIATE: a deferred BEGIN lets a reader try to become a writer after another
 # process committed, which fails at once with "database is locked" instead of waiting.
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+# Requests that only read: no write lock on SQLite, no transaction on PostgreSQL.
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 @contextmanager
@@ -99,12 +101,12 @@ def _postgres_checkout(dbapi_connection, _record, _proxy) -> None:
     # A GET or HEAD request reads (the odd write it makes is one statement that commits by
     # itself): without a transaction psycopg sends no BEGIN and the request no COMMIT, two of
     # the six round trips of an entry's page. Everything else gets a transaction as before.
-    dbapi_connection.autocommit = has_request_context() and request.method in ("GET", "HEAD")
+    dbapi_connection.autocommit = has_request_context() and request.method in READ_METHODS
 
 
 def mark_write_intent() -> None:
     """Note whether the current request may write (see write_intent)."""
-    write_intent.set(request.method not in ("GET", "HEAD", "OPTIONS"))
+    write_intent.set(request.method not in READ_METHODS)
 
 
 def register_database(app: Flask) -> None:
@@ -139,7 +141,7 @@ def _end_reading(exc: BaseException | None) -> None:
     with every page ending in one, no statement was ever prepared: each was parsed and planned
     afresh. A page that read without error has nothing to undo; anything else still rolls back.
     """
-    if exc is not None or request.method not in ("GET", "HEAD") or not db.session.registry.has():
+    if exc is not None or request.method not in READ_METHODS or not db.session.registry.has():
         return
     session = db.session()
     if session.in_transaction() and not (session.new or session.dirty or session.deleted):

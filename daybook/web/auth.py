@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import abort, current_app, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, login_url, login_user, logout_user
 from flask_login.signals import user_loaded_from_cookie
 
 from daybook.errors import ValidationError
@@ -16,6 +16,12 @@ from daybook.web import bp
 from daybook.web.flashes import flash
 
 ACCOUNT_FIELDS = ("username", "email", "password", "password_confirm")
+
+
+def send_to_login():
+    """Answer a signed-out visit to a page that needs a login: to the login form, and back."""
+    flash("Please log in to see that page.", "info")
+    return redirect(login_url("web.login", next_url=request.url))
 
 
 def safe_next(target: str | None) -> str | None:

@@ -55,27 +55,19 @@ def _received() -> list[tuple[str, str]]:
 
 def _carry(response: Response) -> Response:
     pending = g.get("daybook_flashes")
-    path = request.script_root or "/"
+    options = {
+        "path": request.script_root or "/",
+        "secure": current_app.config["SESSION_COOKIE_SECURE"],
+        "httponly": True,
+        "samesite": "Lax",
+    }
     if pending and "daybook_flashes_shown" not in g:
         pending = _received() + pending  # a redirect on the way: keep what it did not show
     if pending:
-        response.set_cookie(
-            COOKIE,
-            _serializer().dumps(pending[-MAX_MESSAGES:]),
-            max_age=MAX_AGE_S,
-            path=path,
-            secure=current_app.config["SESSION_COOKIE_SECURE"],
-            httponly=True,
-            samesite="Lax",
-        )
+        dumped = _serializer().dumps(pending[-MAX_MESSAGES:])
+        response.set_cookie(COOKIE, dumped, max_age=MAX_AGE_S, **options)
     elif "daybook_flashes_shown" in g and COOKIE in request.cookies:
-        response.delete_cookie(
-            COOKIE,
-            path=path,
-            secure=current_app.config["SESSION_COOKIE_SECURE"],
-            httponly=True,
-            samesite="Lax",
-        )
+        response.delete_cookie(COOKIE, **options)
     return response
 
 
