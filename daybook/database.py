@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -9,6 +10,7 @@ from contextvars import ContextVar
 from flask import Flask, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 
 from daybook.extensions import db
 
@@ -20,6 +22,10 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
 # Requests that only read: no write lock on SQLite, no transaction on PostgreSQL.
 READ_METHODS = ("GET", "HEAD", "OPTIONS")
+# A PostgreSQL connection is pinged before use when it lay in the pool longer than this. One
+# that served a request a moment ago is not: SQLAlchemy's pre-ping cost a round trip on every
+# request, both to Daybook and to PostgreSQL.
+PING_AFTER_IDLE_S = 2.0
 
 
 @contextmanager
@@ -97,11 +103,26 @@ def _postgres_before_execute(conn, cursor, statement, parameters, context, execu
     return statement, _bound_without_nul(parameters)
 
 
-def _postgres_checkout(dbapi_connection, _record, _proxy) -> None:
-    # A GET or HEAD request reads (the odd write it makes is one statement that commits by
-    # itself): without a transaction psycopg sends no BEGIN and the request no COMMIT, two of
-    # the six round trips of an entry's page. Everything else gets a transaction as before.
-    dbapi_connection.autocommit = has_request_context() and request.method in READ_METHODS
+def _postgres_checkin(_dbapi_connection, record) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _postgres_checkout(dbapi_connection, record, _proxy) -> None:
+    # A connection that lay idle may have been closed by a restart of the server, a proxy or a
+    # firewall: ping it, and on failure the pool replaces it and checks out again. One used
+    # within PING_AFTER_IDLE_S is trusted; if the server went away meanwhile, its first
+    # statement fails (a 503 with Retry-After), and SQLAlchemy then replaces the whole pool.
+    idle_since = record.info.pop("idle_since", None)
+    try:
+        if idle_since is not None and time.monotonic() - idle_since > PING_AFTER_IDLE_S:
+            dbapi_connection.autocommit = True
+            dbapi_connection.execute("SELECT 1")
+        # A GET or HEAD request reads (the odd write it makes is one statement that commits by
+        # itself): without a transaction psycopg sends no BEGIN and the request no COMMIT, two
+        # of the six round trips of an entry's page. Everything else gets a transaction.
+        dbapi_connection.autocommit = has_request_context() and request.method in READ_METHODS
+    except dbapi_connection.Error as exc:  # closed: the pool replaces it and checks out again
+        raise DisconnectionError(str(exc)) from exc
 
 
 def mark_write_intent() -> None:
@@ -114,8 +135,10 @@ def register_database(app: Flask) -> None:
 
     On PostgreSQL, strings are bound without NUL characters (see _postgres_before_execute).
     """
-    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        # A local file cannot have gone away: pinging it costs a round trip on every checkout.
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith(("sqlite", "postgresql")):
+        # A local file cannot have gone away, and PostgreSQL's connections are pinged only
+        # after lying idle (_postgres_checkout): a pre-ping costs a round trip on every checkout.
         options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "pool_pre_ping": False}
     db.init_app(app)
@@ -127,6 +150,7 @@ def register_database(app: Flask) -> None:
                 event.listen(engine, "begin", _sqlite_begin)
             elif engine.dialect.name == "postgresql":
                 event.listen(engine, "before_cursor_execute", _postgres_before_execute, retval=True)
+                event.listen(engine, "checkin", _postgres_checkin)
                 event.listen(engine, "checkout", _postgres_checkout)
             engine._daybook_hooks = True  # type: ignore[attr-defined]
     app.before_request(mark_write_intent)

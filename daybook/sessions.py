@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
-from flask import Flask, abort, request, session
+from flask import Flask, g, request, session
 from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
@@ -13,18 +13,31 @@ from itsdangerous import want_bytes
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from structlog import get_logger
+from werkzeug.exceptions import ServiceUnavailable
 
 from daybook.bearer import sent_bearer
 from daybook.database import mark_write_intent, read_apart
 from daybook.extensions import db
+from daybook.models import LoginSession, User
 from daybook.models.web_session import WebSession
+from daybook.services import auth
 
 # Read on every request that carries a cookie: built once, on the table's columns (without
-# mapped attributes the statement skips the ORM's compile and result stages).
-_sessions = WebSession.__table__.c
-_SESSION_BY_ID = sa.select(_sessions.data, _sessions.expiry).where(
-    _sessions.session_id == sa.bindparam("session_id")
+# mapped attributes the statement skips the ORM's compile and result stages). The session's
+# login and user come with it (services.auth.prefetch_login): one statement, not two.
+_sessions = WebSession.__table__
+_SESSION_BY_ID = (
+    sa.select(_sessions.c.data, _sessions.c.expiry, _sessions.c.login_hash, *auth.LOGIN_COLUMNS)
+    .select_from(
+        _sessions.outerjoin(
+            LoginSession.__table__, LoginSession.token_hash == _sessions.c.login_hash
+        ).outerjoin(User.__table__, User.id == LoginSession.user_id)
+    )
+    .where(_sessions.c.session_id == sa.bindparam("session_id"))
 )
+_LOGIN_AT = 3  # where the login's columns start in a _SESSION_BY_ID row
+# Flask-Login keeps the signed-in login's token in the session under this key.
+LOGIN_KEY = "_user_id"
 
 
 def _now() -> datetime:
@@ -60,12 +73,15 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
         # or its first transaction would begin the way the thread's previous request did.
         mark_write_intent()
         try:
-            return super().open_session(app, request)
+            opened = super().open_session(app, request)
         except SQLAlchemyError as exc:
             # A locked or unreadable database: say "busy" (see refuse_without_store) rather
             # than fail before any page, even the error page, can be drawn.
             db.session.rollback()
             return _unavailable(self, exc)
+        if g.pop("daybook_session_without_login_hash", False):
+            opened.modified = True  # written before migration 0006: save it once with its hash
+        return opened
 
     def save_session(self, app: Flask, session, response) -> None:
         if not getattr(session, "unavailable", False):
@@ -81,7 +97,13 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
             row = db.session.execute(_SESSION_BY_ID, {"session_id": store_id}).first()
         if row is None or row.expiry is None or row.expiry <= _now() or row.data is None:
             return None
-        return self.serializer.decode(want_bytes(row.data))
+        data = self.serializer.decode(want_bytes(row.data))
+        if row.login_hash is not None:
+            login = row[_LOGIN_AT:] if row.expires_at is not None else None
+            auth.prefetch_login(row.login_hash, login)
+        elif isinstance(data, dict) and data.get(LOGIN_KEY):
+            g.daybook_session_without_login_hash = True
+        return data
 
     def _delete_session(self, store_id: str) -> None:
         db.session.execute(sa.delete(WebSession).where(WebSession.session_id == store_id))
@@ -90,14 +112,18 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
     def _upsert_session(self, session_lifetime: timedelta, session, store_id: str) -> None:
         data = self.serializer.encode(session)
         expiry = _now() + session_lifetime
+        token = session.get(LOGIN_KEY)
+        values = {
+            "data": data,
+            "expiry": expiry,
+            "login_hash": auth.login_digest(token) if isinstance(token, str) else None,
+        }
         db.session.rollback()  # never commit half of a view's work along with the session
         updated = db.session.execute(
-            sa.update(WebSession)
-            .where(WebSession.session_id == store_id)
-            .values(data=data, expiry=expiry)
+            sa.update(WebSession).where(WebSession.session_id == store_id).values(**values)
         ).rowcount
         if not updated:
-            db.session.add(WebSession(session_id=store_id, data=data, expiry=expiry))
+            db.session.add(WebSession(session_id=store_id, **values))
         db.session.commit()
 
 
@@ -152,7 +178,7 @@ def refuse_without_store() -> None:
         return
     if sent_bearer() is not None:
         return
-    abort(503)
+    raise ServiceUnavailable(retry_after=5)
 
 
 def regenerate_session(app: Flask, session) -> None:

@@ -19,3 +19,6 @@ class WebSession(Base):
     session_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
     data: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     expiry: Mapped[datetime | None] = mapped_column(sa.DateTime, index=True)
+    # The digest of the login token in `data` (services.auth), so that the login is read in the
+    # same statement as the session.
+    login_hash: Mapped[str | None] = mapped_column(sa.String(64))

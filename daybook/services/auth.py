@@ -7,6 +7,7 @@ import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from flask import g, has_request_context
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
@@ -25,8 +26,9 @@ BAD_CREDENTIALS = "That username or email and password do not match."
 # first, then the login's expiry), so it skips the ORM's compile and loading stages.
 _users = User.__table__
 _logins = LoginSession.__table__
+LOGIN_COLUMNS = (*_users.c, _logins.c.expires_at)
 _LOGIN_BY_TOKEN = (
-    sa.select(_users, _logins.c.expires_at)
+    sa.select(*LOGIN_COLUMNS)
     .join(_logins, _logins.c.user_id == _users.c.id)
     .where(_logins.c.token_hash == sa.bindparam("token_hash"))
 )
@@ -34,6 +36,16 @@ _LOGIN_BY_TOKEN = (
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# The session store (daybook.sessions) keeps this digest of a session's login beside it.
+login_digest = _digest
+
+
+def prefetch_login(token_hash: str, row: tuple | None) -> None:
+    """Hand load_login the LOGIN_COLUMNS of a login the session store has read with the session
+    (None: no such login), so that it need not read them again."""
+    g.daybook_prefetched_login = (token_hash, row)
 
 
 def _throttle_keys(user: User | None, login: str, address: str | None) -> list[str]:
@@ -116,17 +128,22 @@ def load_login(token: str) -> User | None:
     """Return the user of a live login token, or None."""
     if not token or len(token) > 100:
         return None
-    with read_apart():
-        row = db.session.execute(_LOGIN_BY_TOKEN, {"token_hash": _digest(token)}).first()
-    if row is None or row.expires_at <= utcnow():
+    token_hash = _digest(token)
+    prefetched = g.pop("daybook_prefetched_login", None) if has_request_context() else None
+    if prefetched is not None and prefetched[0] == token_hash:
+        row = prefetched[1]
+    else:
+        with read_apart():
+            row = db.session.execute(_LOGIN_BY_TOKEN, {"token_hash": token_hash}).first()
+    if row is None or row[-1] <= utcnow():
         return None
     user = _as_session_user(row)
     user.login_token = token
     return user
 
 
-def _as_session_user(row: sa.Row) -> User:
-    """Return the User of a _LOGIN_BY_TOKEN row, in the session as if the ORM had loaded it.
+def _as_session_user(row: tuple) -> User:
+    """Return the User of LOGIN_COLUMNS values, in the session as if the ORM had loaded it.
 
     Made from the row's values and attached as unchanged (make_transient_to_detached resets its
     history), so that changing it and committing writes only what changed, as for a loaded user.

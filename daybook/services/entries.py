@@ -23,6 +23,7 @@ from daybook.services.entry_cards import (
     read_cards,
     read_shown,
     select_cards,
+    with_tags,
 )
 
 MAX_TITLE = 200
@@ -248,13 +249,20 @@ def find_idempotent(user: User, key: str) -> IdempotentRequest | None:
 
 
 # The list page, the most visited: built once, newest first by the partial index on live entries.
-_LIVE_CARDS = (
-    select_cards()
-    .where(_entries.user_id == sa.bindparam("user_id"), _entries.deleted_at.is_(None))
-    .order_by(_entries.occurred_at.desc(), _entries.id.desc())
-    .limit(sa.bindparam("limit"))
-    .offset(sa.bindparam("offset"))
+_LIVE_CARDS = select_cards().where(
+    _entries.user_id == sa.bindparam("user_id"), _entries.deleted_at.is_(None)
 )
+
+
+def _page_of(cards: sa.Select) -> sa.Select:
+    return with_tags(
+        cards.order_by(_entries.occurred_at.desc(), _entries.id.desc())
+        .limit(sa.bindparam("limit"))
+        .offset(sa.bindparam("offset"))
+    )
+
+
+_LIVE_CARDS_PAGE = _page_of(_LIVE_CARDS)
 
 
 def list_entries(
@@ -264,7 +272,7 @@ def list_entries(
     tag."""
     page = max(1, page)
     window = {"user_id": user.id, "limit": per_page + 1, "offset": (page - 1) * per_page}
-    query = _LIVE_CARDS.where(tagged(user, tag)) if tag else _LIVE_CARDS
+    query = _page_of(_LIVE_CARDS.where(tagged(user, tag))) if tag else _LIVE_CARDS_PAGE
     items = read_cards(query, window)
     return Page(items[:per_page], page, len(items) > per_page)
 

@@ -1,9 +1,9 @@
 """What pages show of an entry, read without the ORM: cards for lists, the whole for its page.
 
-A page of cards is read with two plain queries (the entries' listed columns, then their tag
-names) instead of building 20 full Entry objects with their tags: the list page is the most
-visited page, and most of its time went into the ORM. An entry's own page and its edit form,
-the next most visited, are read the same way.
+A page of cards is read with one plain query (the entries' listed columns and their tag names,
+joined into one string) instead of building 20 full Entry objects with their tags: the list page
+is the most visited page, and most of its time went into the ORM. An entry's own page and its
+edit form, the next most visited, are read the same way.
 """
 
 from __future__ import annotations
@@ -17,9 +17,27 @@ from daybook.extensions import db
 from daybook.models import Entry, Tag, entry_tag
 from daybook.services import markdown
 
+_entries = Entry.__table__.c
+_tags = Tag.__table__.c
+# Tag names are letters, digits, `.`, `-` and `/` (services.tags.TAG_RE): a comma joins them.
+TAG_SEPARATOR = ","
+# An entry's tag names in one string, read beside its columns: one statement a page, not two.
+# Their order is set in Python (see _tag_tuple), as group_concat and string_agg keep none.
+_TAG_LIST = (
+    sa.select(sa.func.aggregate_strings(_tags.name, TAG_SEPARATOR))
+    .select_from(entry_tag.join(Tag.__table__, _tags.id == entry_tag.c.tag_id))
+    .where(entry_tag.c.entry_id == _entries.id)
+    .scalar_subquery()
+    .label("tag_list")
+)
+
+
+def _tag_tuple(joined: str | None) -> tuple[str, ...]:
+    return tuple(sorted(joined.split(TAG_SEPARATOR))) if joined else ()
+
+
 # Table columns, not mapped attributes: a statement without ORM entities skips the ORM's
 # compile and result stages, which cost more than SQLite's own work here.
-_entries = Entry.__table__.c
 CARD_COLUMNS = (
     _entries.id,
     _entries.title,
@@ -51,6 +69,7 @@ SHOWN_COLUMNS = (
     _entries.updated_at,
     _entries.word_count,
     _entries.version,
+    _TAG_LIST,
 )
 
 
@@ -72,7 +91,7 @@ class ShownEntry:
     @classmethod
     def of(cls, entry: Entry) -> ShownEntry:
         return cls(
-            *(getattr(entry, column.key) for column in SHOWN_COLUMNS),
+            *(getattr(entry, column.key) for column in SHOWN_COLUMNS[:-1]),
             tag_names=tuple(entry.tag_names),
         )
 
@@ -86,23 +105,39 @@ def read_shown(query: sa.Select, params: dict) -> ShownEntry | None:
     row = db.session.execute(query, params).first()
     if row is None or row[-1] != markdown.RENDER_VERSION:
         return None
-    return ShownEntry(*row[:-1], tag_names=tuple(tag_names_of([row.id])[row.id]))
+    return ShownEntry(*row[:-2], tag_names=_tag_tuple(row[-2]))
 
 
 def select_cards() -> sa.Select:
-    """Return a SELECT of the card columns of entries, to be filtered and ordered."""
+    """Return a SELECT of the card columns of entries, to be filtered, ordered and limited, and
+    then passed through with_tags."""
     return sa.select(*CARD_COLUMNS)
 
 
+def with_tags(query: sa.Select) -> sa.Select:
+    """Return a SELECT of the cards of select_cards()'s `query` with their tags, newest first.
+
+    The tags are read outside `query`, so only the rows it keeps look theirs up: a LIMIT with
+    an OFFSET still runs the select list for every row it skips.
+    """
+    cards = query.subquery("cards")
+    tag_list = (
+        sa.select(sa.func.aggregate_strings(_tags.name, TAG_SEPARATOR))
+        .select_from(entry_tag.join(Tag.__table__, _tags.id == entry_tag.c.tag_id))
+        .where(entry_tag.c.entry_id == cards.c.id)
+        .scalar_subquery()
+    )
+    return sa.select(cards, tag_list).order_by(cards.c.occurred_at.desc(), cards.c.id.desc())
+
+
 def read_cards(query: sa.Select, params: dict | None = None) -> list[EntryCard]:
-    """Run a query made from select_cards(); return its cards, in its order, with their tags."""
+    """Run a query made by with_tags(); return its cards, in its order, with their tags."""
     rows = db.session.execute(query, params).all()
-    names = tag_names_of([row.id for row in rows])
-    return [EntryCard(*row, tag_names=tuple(names[row.id])) for row in rows]
+    return [EntryCard(*row[:-1], tag_names=_tag_tuple(row[-1])) for row in rows]
 
 
-_CARDS_BY_ID = sa.select(*CARD_COLUMNS).where(
-    _entries.id.in_(sa.bindparam("entry_ids", expanding=True))
+_CARDS_BY_ID = with_tags(
+    sa.select(*CARD_COLUMNS).where(_entries.id.in_(sa.bindparam("entry_ids", expanding=True)))
 )
 
 
@@ -113,7 +148,6 @@ def cards_by_id(entry_ids: list[int]) -> dict[int, EntryCard]:
     return {c.id: c for c in read_cards(_CARDS_BY_ID, {"entry_ids": entry_ids})}
 
 
-_tags = Tag.__table__.c
 _TAG_NAMES = (
     sa.select(entry_tag.c.entry_id, _tags.name)
     .join(Tag.__table__, _tags.id == entry_tag.c.tag_id)

@@ -152,34 +152,6 @@ def index_mismatches() -> list[int]:
 # -- queries ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class IndexMatch:
-    """A backend's matching rows: its index table, the entry-id column and the condition, with
-    the condition's bound values. Fixed SQL from the backend; the query text is only bound."""
-
-    table: str
-    entry_id: str
-    condition: str
-    params: dict[str, object]
-
-
-def newest_matches(
-    match: IndexMatch, where: str, params: dict[str, object], *, start: int, count: int
-) -> list[int]:
-    """Return the ids of matching entries, newest first: `count` of them after `start`.
-
-    Both indexes answer this by walking their matches backwards by entry id, and stop early.
-    `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
-    """
-    sql = sa.text(
-        f"SELECT e.id FROM {match.table} JOIN entry e ON e.id = {match.entry_id} "  # noqa: S608
-        f"WHERE {match.condition} AND {where} "
-        f"ORDER BY {match.entry_id} DESC LIMIT :count OFFSET :start"
-    )
-    values = {**params, **match.params, "count": count, "start": start}
-    return list(db.session.scalars(sql, values))
-
-
 @dataclass
 class Hit:
     entry: Entry | EntryCard
@@ -249,16 +221,8 @@ def search_entries(
     size = pages_a_window * per_page
     window, page_in_window = divmod(page - 1, pages_a_window)
     skip = page_in_window * per_page
-    # This window's matches, newest first, and one more to tell if older ones exist.
-    newest = newest_matches(
-        backend.index_match(parsed), where, params, start=window * size, count=size + 1
-    )
-    older = len(newest) > size
-    newest = newest[:size]
-    rows = (
-        backend.ranked(parsed, where, params, limit=per_page + 1, offset=skip, ids=newest)
-        if newest
-        else []
+    rows, older = backend.ranked_window(
+        parsed, where, params, start=window * size, size=size, limit=per_page + 1, offset=skip
     )
     has_next = len(rows) > per_page or (older and skip + per_page >= size)
     rows = rows[:per_page]

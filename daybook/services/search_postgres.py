@@ -11,7 +11,7 @@ import re
 import sqlalchemy as sa
 
 from daybook.extensions import db
-from daybook.services.search import CLOSE, OPEN, IndexMatch, ParsedQuery
+from daybook.services.search import CLOSE, OPEN, ParsedQuery
 
 CONFIG = "'daybook_english'"
 # Title, tags and body carry weights A, B and C (D is unused): the same 10 : 5 : 1 as bm25's on
@@ -118,54 +118,63 @@ def tsquery(parsed: ParsedQuery) -> tuple[str, dict[str, str]]:
     return "(" + " && ".join(parts or ["''::tsquery"]) + ")", params
 
 
-def index_match(parsed: ParsedQuery) -> IndexMatch:
-    """Name the search table, its entry id and the condition on it for the query's matches."""
-    query, params = tsquery(parsed)
-    return IndexMatch("entry_search s", "s.entry_id", f"s.document @@ {query}", params)
-
-
-def ranked(
+def ranked_window(
     parsed: ParsedQuery,
     where: str,
     params: dict[str, object],
     *,
+    start: int,
+    size: int,
     limit: int,
     offset: int,
-    ids: list[int],
-) -> list[tuple[int, str, str]]:
-    """Return (entry id, marked title, marked snippet) of the matching entries among `ids`,
-    best first.
+) -> tuple[list[tuple[int, str, str]], bool]:
+    """Rank the window of the `size` newest matches after `start`; return `limit` of them after
+    `offset`, best first, as (entry id, marked title, marked snippet), and whether older matches
+    exist beyond the window.
 
-    `ids` are matches found by newest_matches with the same query and condition, so they are
-    ranked by id, without the text index. `where` is a fixed SQL condition on the entry `e`;
-    its values are in `params`.
+    `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
     """
     query, query_params = tsquery(parsed)
-    # Headlines read the whole text: make them only for the page of hits, after the LIMIT.
+    # One statement: the window's ids never travel to Python and back. `newest` walks the
+    # matches backwards by entry id and stops after the window and one more; the ranking reads
+    # only the window; headlines read the whole text, so they are made for the page's hits only.
+    # The outer join answers one row even when the page is empty, to carry the count.
     sql = sa.text(
-        "WITH hits AS ("  # noqa: S608 - fixed fragments; every value is a bound parameter
-        f"SELECT s.entry_id, s.title, s.body, e.occurred_at, "
+        "WITH newest AS ("  # noqa: S608 - fixed fragments; every value is a bound parameter
+        "SELECT s.entry_id FROM entry_search s JOIN entry e ON e.id = s.entry_id "
+        f"WHERE s.document @@ {query} AND {where} "
+        "ORDER BY s.entry_id DESC LIMIT :count OFFSET :start), "
+        "hits AS ("
+        "SELECT s.entry_id, s.title, s.body, e.occurred_at, "
         f"ts_rank_cd({WEIGHTS}, s.document, {query}) AS rank "
-        "FROM entry_search s JOIN entry e ON e.id = s.entry_id "
-        f"WHERE s.entry_id = ANY(:ids) AND {where} "
+        "FROM (SELECT entry_id FROM newest ORDER BY entry_id DESC LIMIT :size) w "
+        "JOIN entry_search s ON s.entry_id = w.entry_id JOIN entry e ON e.id = w.entry_id "
         "ORDER BY rank DESC, e.occurred_at DESC, e.id DESC LIMIT :limit OFFSET :offset) "
-        f"SELECT entry_id, body, ts_headline({CONFIG}, title, {query}, :title_options) AS title_hl, "
-        f"ts_headline({CONFIG}, body, {query}, :body_options) AS body_snip "
-        "FROM hits ORDER BY rank DESC, occurred_at DESC, entry_id DESC"
+        "SELECT n.found, h.entry_id, h.body, "
+        f"ts_headline({CONFIG}, h.title, {query}, :title_options) AS title_hl, "
+        f"ts_headline({CONFIG}, h.body, {query}, :body_options) AS body_snip "
+        "FROM (SELECT count(*) AS found FROM newest) n LEFT JOIN hits h ON true "
+        "ORDER BY h.rank DESC, h.occurred_at DESC, h.entry_id DESC"
     )
     values = {
         **params,
         **query_params,
-        "ids": ids,
+        "count": size + 1,
+        "start": start,
+        "size": size,
         "limit": limit,
         "offset": offset,
         "title_options": _TITLE_OPTIONS,
         "body_options": _BODY_OPTIONS,
     }
-    return [
+    result = db.session.execute(sql, values).all()
+    older = bool(result) and result[0].found > size
+    rows = [
         (r.entry_id, _joined(r.title_hl), _snippet(r.body_snip, r.body))
-        for r in db.session.execute(sql, values)
+        for r in result
+        if r.entry_id is not None
     ]
+    return rows, older
 
 
 def _joined(text: str) -> str:

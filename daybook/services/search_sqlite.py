@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from daybook.extensions import db
-from daybook.services.search import CLOSE, OPEN, IndexMatch, ParsedQuery
+from daybook.services.search import CLOSE, OPEN, ParsedQuery
 
 
 def write(entry_id: int, title: str, body: str, tags: str) -> None:
@@ -52,40 +52,47 @@ def mismatches() -> list[int]:
     return sorted([*missing, *stray])
 
 
-def index_match(parsed: ParsedQuery) -> IndexMatch:
-    """Name the FTS5 table, its entry id and the condition on it for the query's matches."""
-    return IndexMatch("entry_fts", "entry_fts.rowid", "entry_fts MATCH :q", {"q": parsed.fts()})
-
-
-def ranked(
+def ranked_window(
     parsed: ParsedQuery,
     where: str,
     params: dict[str, object],
     *,
+    start: int,
+    size: int,
     limit: int,
     offset: int,
-    ids: list[int],
-) -> list[tuple[int, str, str]]:
-    """Return (entry id, marked title, marked snippet) of the matching entries among `ids`,
-    best first.
+) -> tuple[list[tuple[int, str, str]], bool]:
+    """Rank the window of the `size` newest matches after `start`; return `limit` of them after
+    `offset`, best first, as (entry id, marked title, marked snippet), and whether older matches
+    exist beyond the window.
 
-    `ids` are matches found by newest_matches with the same query and condition. `where` is a
-    fixed SQL condition on the entry `e`; its values are in `params`.
+    `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
     """
+    query = parsed.fts()
+    # FTS5 walks its matches backwards by rowid and stops after the window and one more.
+    newest = sa.text(
+        "SELECT e.id FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "  # noqa: S608
+        f"WHERE entry_fts MATCH :q AND {where} "
+        "ORDER BY entry_fts.rowid DESC LIMIT :count OFFSET :start"
+    )
+    ids = db.session.scalars(newest, {**params, "q": query, "count": size + 1, "start": start})
+    window = ids.all()
+    older = len(window) > size
+    window = window[:size]
+    if not window:
+        return [], older
     # Rank first, then mark up only the page's rows: highlight() and snippet() cost more than
-    # bm25() and would otherwise run for every match.
+    # bm25() and would otherwise run for every match. FTS5 walks a rowid range within its index;
+    # the condition leaves out other users' rows.
     order = sa.text(
         "SELECT e.id FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "  # noqa: S608
         f"WHERE entry_fts MATCH :q AND entry_fts.rowid BETWEEN :low AND :high AND {where} "
         "ORDER BY bm25(entry_fts, 10.0, 1.0, 5.0), e.occurred_at DESC LIMIT :limit OFFSET :offset"
     )
-    query = parsed.fts()
-    # FTS5 walks a rowid range within its index; the condition leaves out other users' rows.
-    low, high = min(ids), max(ids)
-    values = {**params, "q": query, "low": low, "high": high, "limit": limit}
-    found = list(db.session.scalars(order, {**values, "offset": offset}))
+    values = {**params, "q": query, "low": min(window), "high": max(window), "limit": limit}
+    found = db.session.scalars(order, {**values, "offset": offset}).all()
     if not found:
-        return []
+        return [], older
     # FTS5 walks the matches once over the range; `+rowid IN` only filters them. A plain
     # `rowid IN` would run the whole match once per id.
     marked = sa.text(
@@ -98,7 +105,7 @@ def ranked(
         {"q": query, "o": OPEN, "c": CLOSE, "low": min(found), "high": max(found), "ids": found},
     )
     by_id = {r.id: (r.id, r.title_hl, r.body_snip) for r in rows}
-    return [by_id[i] for i in found if i in by_id]
+    return [by_id[i] for i in found if i in by_id], older
 
 
 def matching_ids(parsed: ParsedQuery) -> sa.Select:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
 
+from daybook import database
 from daybook.extensions import db
 from tests.databases import only_on_postgres
 from tests.factories import csrf_token_from, make_entry
@@ -105,3 +108,63 @@ def test_pages_read_without_a_transaction_and_saves_write_in_one(app, auth_clien
     finally:
         event.remove(engine, "before_cursor_execute", note)
     assert seen == {"GET": {True}, "POST": {False}}
+
+
+@pytest.fixture
+def cut_off_the_pool(app):
+    """End the app's pooled connections from the server's side, as a restart of it would."""
+    with app.app_context():
+        engine = db.engine
+    held = [engine.raw_connection() for _ in range(engine.pool.checkedin())]
+    pids = [conn.driver_connection.info.backend_pid for conn in held]
+    for conn in held:
+        conn.close()  # back into the pool, alive for now
+
+    def cut() -> None:
+        killer = sa.create_engine(engine.url, poolclass=sa.pool.NullPool)
+        with killer.connect() as conn:
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM unnest(:p) pid"), {"p": pids}
+            )
+        killer.dispose()
+
+    yield cut
+    engine.dispose()  # no dead connection is left for the next test
+
+
+@only_on_postgres("the pool's liveness check is for a server that can go away")
+def test_a_connection_that_lay_idle_is_replaced_when_the_server_dropped_it(
+    auth_client, user, monkeypatch, cut_off_the_pool
+):
+    entry_id = make_entry(user, title="Still here").id
+    assert auth_client.get(f"/entries/{entry_id}").status_code == 200
+    cut_off_the_pool()
+    monkeypatch.setattr(database, "PING_AFTER_IDLE_S", 0.0)  # every connection counts as idle
+    page = auth_client.get(f"/entries/{entry_id}")
+    assert page.status_code == 200
+    assert "Still here" in page.get_data(as_text=True)
+
+
+@only_on_postgres("the pool's liveness check is for a server that can go away")
+def test_a_connection_dropped_right_after_use_answers_503_once_then_the_pool_recovers(
+    auth_client, user, cut_off_the_pool
+):
+    entry_id = make_entry(user, title="Back again").id
+    assert auth_client.get(f"/entries/{entry_id}").status_code == 200
+    cut_off_the_pool()
+    # Used a moment ago, the connection is trusted without a ping: its statement fails, and
+    # the reader is told to retry rather than shown a crash.
+    failed = auth_client.get(f"/entries/{entry_id}")
+    assert failed.status_code == 503
+    assert failed.headers["Retry-After"] == "5"
+    assert auth_client.get(f"/entries/{entry_id}").status_code == 200
+
+
+def test_list_entry_and_search_pages_read_their_entries_tags_with_them(app, auth_client, user):
+    entry_id = make_entry(user, title="Tagged card", tags="beta alpha").id
+    for path in ("/entries", f"/entries/{entry_id}", f"/entries/{entry_id}/edit", "/search?q=card"):
+        statements = _statements(app, lambda p=path: auth_client.get(p))
+        assert [s for s in statements if s.startswith("SELECT entry_tag.entry_id")] == [], path
+        page = auth_client.get(path).get_data(as_text=True)
+        # The tags still show, in name order.
+        assert page.index("alpha") < page.index("beta"), path
