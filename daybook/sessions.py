@@ -72,6 +72,7 @@ class DatabaseSessionInterface(SqlAlchemySessionInterface):
         # The session is read before any before_request hook has run: mark the request here,
         # or its first transaction would begin the way the thread's previous request did.
         mark_write_intent()
+        auth.prefetch_login(None, None)  # nothing left from an earlier request in this context
         try:
             opened = super().open_session(app, request)
         except SQLAlchemyError as exc:

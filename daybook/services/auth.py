@@ -42,7 +42,7 @@ def _digest(token: str) -> str:
 login_digest = _digest
 
 
-def prefetch_login(token_hash: str, row: tuple | None) -> None:
+def prefetch_login(token_hash: str | None, row: tuple | None) -> None:
     """Hand load_login the LOGIN_COLUMNS of a login the session store has read with the session
     (None: no such login), so that it need not read them again."""
     g.daybook_prefetched_login = (token_hash, row)

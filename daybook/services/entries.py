@@ -17,12 +17,12 @@ from daybook.models.base import MAX_ID
 from daybook.services import markdown, search
 from daybook.services import tags as tag_service
 from daybook.services.entry_cards import (
-    SHOWN_COLUMNS,
     EntryCard,
     ShownEntry,
     read_cards,
     read_shown,
     select_cards,
+    select_shown,
     with_tags,
 )
 
@@ -184,7 +184,7 @@ def get_entry(user: User, entry_id: int, *, trashed: bool = False) -> Entry:
 
 
 # An entry's page and edit form, the most visited after the list: built once.
-_SHOWN_LIVE = sa.select(*SHOWN_COLUMNS, _entries.render_version).where(
+_SHOWN_LIVE = select_shown().where(
     _entries.id == sa.bindparam("entry_id"),
     _entries.user_id == sa.bindparam("user_id"),
     _entries.deleted_at.is_(None),

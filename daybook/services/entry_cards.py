@@ -22,14 +22,16 @@ _tags = Tag.__table__.c
 # Tag names are letters, digits, `.`, `-` and `/` (services.tags.TAG_RE): a comma joins them.
 TAG_SEPARATOR = ","
 # An entry's tag names in one string, read beside its columns: one statement a page, not two.
-# Their order is set in Python (see _tag_tuple), as group_concat and string_agg keep none.
-_TAG_LIST = (
-    sa.select(sa.func.aggregate_strings(_tags.name, TAG_SEPARATOR))
-    .select_from(entry_tag.join(Tag.__table__, _tags.id == entry_tag.c.tag_id))
-    .where(entry_tag.c.entry_id == _entries.id)
-    .scalar_subquery()
-    .label("tag_list")
-)
+# Grouped over a join rather than a correlated subquery, which PostgreSQL ran once a row, each
+# time hashing the tag table anew. Their order is set in Python (see _tag_tuple), as
+# group_concat and string_agg keep none.
+_TAG_LIST = sa.func.aggregate_strings(_tags.name, TAG_SEPARATOR).label("tag_list")
+
+
+def _joined_tags(entries: sa.FromClause, entry_id: sa.ColumnElement) -> sa.FromClause:
+    return entries.outerjoin(entry_tag, entry_tag.c.entry_id == entry_id).outerjoin(
+        Tag.__table__, _tags.id == entry_tag.c.tag_id
+    )
 
 
 def _tag_tuple(joined: str | None) -> tuple[str, ...]:
@@ -69,7 +71,6 @@ SHOWN_COLUMNS = (
     _entries.updated_at,
     _entries.word_count,
     _entries.version,
-    _TAG_LIST,
 )
 
 
@@ -91,13 +92,24 @@ class ShownEntry:
     @classmethod
     def of(cls, entry: Entry) -> ShownEntry:
         return cls(
-            *(getattr(entry, column.key) for column in SHOWN_COLUMNS[:-1]),
+            *(getattr(entry, column.key) for column in SHOWN_COLUMNS),
             tag_names=tuple(entry.tag_names),
         )
 
 
+def select_shown() -> sa.Select:
+    """Return a SELECT of an entry's SHOWN_COLUMNS, its tags and its render_version, to be
+    filtered down to one entry and passed to read_shown."""
+    # Grouped by the primary key, the entry's other columns are one value each.
+    return (
+        sa.select(*SHOWN_COLUMNS, _TAG_LIST, _entries.render_version)
+        .select_from(_joined_tags(Entry.__table__, _entries.id))
+        .group_by(_entries.id)
+    )
+
+
 def read_shown(query: sa.Select, params: dict) -> ShownEntry | None:
-    """Run a SELECT of SHOWN_COLUMNS (and render_version, last); return the entry it finds.
+    """Run a SELECT made by select_shown(); return the entry it finds.
 
     None also when the entry was rendered by an older renderer: the caller then takes the
     ORM path, which renders it afresh.
@@ -121,13 +133,12 @@ def with_tags(query: sa.Select) -> sa.Select:
     an OFFSET still runs the select list for every row it skips.
     """
     cards = query.subquery("cards")
-    tag_list = (
-        sa.select(sa.func.aggregate_strings(_tags.name, TAG_SEPARATOR))
-        .select_from(entry_tag.join(Tag.__table__, _tags.id == entry_tag.c.tag_id))
-        .where(entry_tag.c.entry_id == cards.c.id)
-        .scalar_subquery()
+    return (
+        sa.select(cards, _TAG_LIST)
+        .select_from(_joined_tags(cards, cards.c.id))
+        .group_by(*cards.c)
+        .order_by(cards.c.occurred_at.desc(), cards.c.id.desc())
     )
-    return sa.select(cards, tag_list).order_by(cards.c.occurred_at.desc(), cards.c.id.desc())
 
 
 def read_cards(query: sa.Select, params: dict | None = None) -> list[EntryCard]:
