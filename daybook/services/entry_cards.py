@@ -129,8 +129,8 @@ def select_cards() -> sa.Select:
 def with_tags(query: sa.Select) -> sa.Select:
     """Return a SELECT of the cards of select_cards()'s `query` with their tags, newest first.
 
-    The tags are read outside `query`, so only the rows it keeps look theirs up: a LIMIT with
-    an OFFSET still runs the select list for every row it skips.
+    The tags are joined outside `query`, so only the rows its LIMIT keeps are joined, not the
+    ones its OFFSET skips.
     """
     cards = query.subquery("cards")
     return (
