@@ -47,7 +47,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def _defaults() -> dict[str, Any]:
     return {
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SESSION_PERMANENT": False,
         "SESSION_COOKIE_NAME": "daybook_session",
         "SESSION_COOKIE_HTTPONLY": True,

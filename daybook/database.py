@@ -133,14 +133,10 @@ def mark_write_intent() -> None:
 def register_database(app: Flask) -> None:
     """Bind the database; on SQLite set the pragmas and transaction mode on every connection.
 
-    On PostgreSQL, strings are bound without NUL characters (see _postgres_before_execute).
+    On PostgreSQL, strings are bound without NUL characters (see _postgres_before_execute), and
+    connections are pinged only after lying idle (_postgres_checkout), not on every checkout as
+    SQLAlchemy's pool_pre_ping would; a SQLite file cannot have gone away.
     """
-    uri = app.config["SQLALCHEMY_DATABASE_URI"]
-    if uri.startswith(("sqlite", "postgresql")):
-        # A local file cannot have gone away, and PostgreSQL's connections are pinged only
-        # after lying idle (_postgres_checkout): a pre-ping costs a round trip on every checkout.
-        options = app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", {})
-        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, "pool_pre_ping": False}
     db.init_app(app)
     with app.app_context():
         engine: Engine = db.engine

@@ -1,11 +1,15 @@
-"""Small factories for users and entries, fast enough to call in every test."""
+"""Small factories for users and entries, fast enough to call in every test, and a recorder of
+the SQL a request sends."""
 
 from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
+
+from sqlalchemy import event
 
 from daybook.extensions import db
 from daybook.models import Entry, User
@@ -58,3 +62,20 @@ def csrf_token_from(html: str) -> str:
     )
     assert match, "page has no CSRF token"
     return match.group(1)
+
+
+def statements_during(app, action: Callable[[], object]) -> list[str]:
+    """Return the SQL statements `action` sends, each on one line."""
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *_args):
+        seen.append(" ".join(statement.split()))
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    return seen

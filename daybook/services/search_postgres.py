@@ -136,20 +136,20 @@ def ranked_window(
     """
     query, query_params = tsquery(parsed)
     # One statement: the window's ids never travel to Python and back. `newest` walks the
-    # matches backwards by entry id and stops after the window and one more; the ranking reads
-    # only the window; headlines read the whole text, so they are made for the page's hits only.
+    # matches backwards by entry id and stops after the window and one more, with each match's
+    # date (the entry is not joined again); the ranking reads only the window; headlines read the whole text, so they are made for the page's hits only.
     # The outer join answers one row even when the page is empty, to carry the count.
     sql = sa.text(
         "WITH newest AS ("  # noqa: S608 - fixed fragments; every value is a bound parameter
-        "SELECT s.entry_id FROM entry_search s JOIN entry e ON e.id = s.entry_id "
+        "SELECT s.entry_id, e.occurred_at FROM entry_search s JOIN entry e ON e.id = s.entry_id "
         f"WHERE s.document @@ {query} AND {where} "
         "ORDER BY s.entry_id DESC LIMIT :count OFFSET :start), "
         "hits AS ("
-        "SELECT s.entry_id, s.title, s.body, e.occurred_at, "
+        "SELECT s.entry_id, s.title, s.body, w.occurred_at, "
         f"ts_rank_cd({WEIGHTS}, s.document, {query}) AS rank "
-        "FROM (SELECT entry_id FROM newest ORDER BY entry_id DESC LIMIT :size) w "
-        "JOIN entry_search s ON s.entry_id = w.entry_id JOIN entry e ON e.id = w.entry_id "
-        "ORDER BY rank DESC, e.occurred_at DESC, e.id DESC LIMIT :limit OFFSET :offset) "
+        "FROM (SELECT * FROM newest ORDER BY entry_id DESC LIMIT :size) w "
+        "JOIN entry_search s ON s.entry_id = w.entry_id "
+        "ORDER BY rank DESC, w.occurred_at DESC, w.entry_id DESC LIMIT :limit OFFSET :offset) "
         "SELECT n.found, h.entry_id, h.body, "
         f"ts_headline({CONFIG}, h.title, {query}, :title_options) AS title_hl, "
         f"ts_headline({CONFIG}, h.body, {query}, :body_options) AS body_snip "

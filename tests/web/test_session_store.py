@@ -12,7 +12,7 @@ from daybook.models import LoginSession
 from daybook.models.web_session import WebSession
 from daybook.sessions import DatabaseSessionInterface
 from tests.databases import only_on_sqlite
-from tests.factories import csrf_token_from
+from tests.factories import csrf_token_from, statements_during
 
 
 def _locked(*_args, **_kwargs):
@@ -79,22 +79,9 @@ def _session_rows(app) -> list[tuple[str | None]]:
         return db.session.execute(sa.select(WebSession.login_hash)).all()
 
 
-def _statements_of(app, action) -> list[str]:
-    seen: list[str] = []
-    with app.app_context():
-        engine = db.engine
-    listener = lambda conn, cursor, statement, *_a: seen.append(statement)  # noqa: E731
-    event.listen(engine, "before_cursor_execute", listener)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", listener)
-    return seen
-
-
 def test_a_signed_in_page_reads_its_session_and_login_in_one_statement(app, auth_client):
     auth_client.get("/entries")
-    statements = _statements_of(app, lambda: auth_client.get("/entries/new"))
+    statements = statements_during(app, lambda: auth_client.get("/entries/new"))
     assert [s for s in statements if "login_session" in s and "web_session" not in s] == []
     assert [s for s in statements if "login_session" in s and "web_session" in s]
 
@@ -108,7 +95,7 @@ def test_a_session_saved_before_the_login_hash_existed_still_signs_in_and_gains_
     # Read the old way, by the login token in its data, once; then saved with its hash.
     assert "Log out" in auth_client.get("/entries").get_data(as_text=True)
     assert [row.login_hash for row in _session_rows(app)] != [None]
-    statements = _statements_of(app, lambda: auth_client.get("/entries"))
+    statements = statements_during(app, lambda: auth_client.get("/entries"))
     assert [s for s in statements if "login_session" in s and "web_session" not in s] == []
 
 

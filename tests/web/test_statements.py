@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -12,25 +11,9 @@ from sqlalchemy import event
 from daybook import database
 from daybook.extensions import db
 from tests.databases import only_on_postgres
-from tests.factories import csrf_token_from, make_entry
+from tests.factories import csrf_token_from, make_entry, statements_during
 
 _FIELD = re.compile(r'name="(title|tags|occurred_at|version)"[^>]*value="([^"]*)"')
-
-
-def _statements(app, action: Callable[[], object]) -> list[str]:
-    seen: list[str] = []
-
-    def note(conn, cursor, statement, *_args):
-        seen.append(" ".join(statement.split()))
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
-        action()
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
-    return seen
 
 
 def test_saving_an_edit_reads_the_entry_once(app, auth_client, user):
@@ -50,7 +33,7 @@ def test_saving_an_edit_reads_the_entry_once(app, auth_client, user):
         )
         assert saved.status_code == 302
 
-    statements = _statements(app, save)
+    statements = statements_during(app, save)
     # The entry once; its new version and time are known from the UPDATE, not read back.
     assert len([s for s in statements if s.startswith("SELECT") and " FROM entry WHERE" in s]) == 1
 
@@ -62,7 +45,7 @@ def test_a_new_entry_does_not_read_back_the_tags_it_is_given(app, auth_client):
         )
         assert saved.status_code == 302
 
-    statements = _statements(app, save)
+    statements = statements_during(app, save)
     assert [s for s in statements if s.startswith("SELECT") and "entry_tag" in s] == []
     assert len([s for s in statements if s.startswith("INSERT INTO entry ")]) == 1
 
@@ -163,7 +146,7 @@ def test_a_connection_dropped_right_after_use_answers_503_once_then_the_pool_rec
 def test_list_entry_and_search_pages_read_their_entries_tags_with_them(app, auth_client, user):
     entry_id = make_entry(user, title="Tagged card", tags="beta alpha").id
     for path in ("/entries", f"/entries/{entry_id}", f"/entries/{entry_id}/edit", "/search?q=card"):
-        statements = _statements(app, lambda p=path: auth_client.get(p))
+        statements = statements_during(app, lambda p=path: auth_client.get(p))
         assert [s for s in statements if s.startswith("SELECT entry_tag.entry_id")] == [], path
         page = auth_client.get(path).get_data(as_text=True)
         # The tags still show, in name order.
