@@ -31,7 +31,16 @@ WRONG = "not the password at all"
 START_TIMEOUT = 120
 BAD_CREDENTIALS = "That username or email and password do not match."
 # Headers whose values differ between any two answers; cookies are compared apart.
-VOLATILE_HEADERS = {"x-request-id", "date", "set-cookie", "content-length", "retry-after"}
+# RateLimit-Reset is the clock second at which each address's own window ends, so two
+# answers a second apart differ in it whatever the login.
+VOLATILE_HEADERS = {
+    "x-request-id",
+    "date",
+    "set-cookie",
+    "content-length",
+    "retry-after",
+    "ratelimit-reset",
+}
 
 
 # -- a small HTTP client for the live servers: cookies, no redirects, a chosen source address --
