@@ -51,7 +51,11 @@ def _app(data_dir: Path, database_url: str | None, work_dir: Path):
         copy.close()
         database_url = f"sqlite:///{work_dir / 'daybook.sqlite3'}"
     return create_app(
-        {"DATA_DIR": str(work_dir), "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+        {
+            "DATA_DIR": str(work_dir),
+            "DATABASE_URL": database_url,
+            "LOG_LEVEL": os.environ.get("MIX_LOG_LEVEL", "WARNING"),
+        }
     )
 
 
@@ -134,9 +138,13 @@ def _measure(args, app, facts: dict) -> int:
     mix = Mix(app, facts)
     for _ in range(args.warm):
         mix.round()
-    if args.rounds_only is not None:  # under callgrind: nothing else after the warm-up
+    if args.rounds_only is not None:  # under callgrind: wait for its dump after the warm-up
+        print("warm", flush=True)
+        sys.stdin.readline()
         for _ in range(args.rounds_only):
             mix.round()
+        print("done", flush=True)
+        sys.stdin.readline()
         return 0
     counted = _statements(app)
     started_cpu, started = time.process_time(), time.perf_counter()
@@ -152,19 +160,39 @@ def _measure(args, app, facts: dict) -> int:
     return 0
 
 
-def _callgrind_total(args, rounds: int) -> int:
+def _count_instructions(args) -> int:
+    """Instructions of the measured rounds alone, between two dumps of callgrind's counts."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
         command = [
-            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+            "valgrind", "--tool=callgrind", f"--callgrind-out-file={out}.%p",
             sys.executable, __file__, "--data-dir", str(args.data_dir),
-            "--warm", str(args.warm), "--rounds-only", str(rounds),
+            "--warm", str(args.warm), "--rounds-only", str(args.rounds),
         ]  # fmt: skip
         if args.database_url:
             command += ["--database-url", args.database_url]
         env = {**os.environ, "PYTHONHASHSEED": "0"}
-        subprocess.run(command, check=True, env=env, capture_output=True)  # noqa: S603
-        for line in out.read_text().splitlines():
+        child = subprocess.Popen(  # noqa: S603
+            command,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        # Each dump holds the counts since the one before: the second is the measured rounds.
+        for expected in ("warm", "done"):
+            if child.stdout.readline().strip() != expected:
+                raise SystemExit(f"the mix under callgrind stopped before it was {expected}")
+            dump = ["callgrind_control", "--dump", str(child.pid)]
+            subprocess.run(dump, check=True, capture_output=True)  # noqa: S603
+            child.stdin.write("go\n")
+            child.stdin.flush()
+        child.communicate()
+        if child.returncode:
+            raise SystemExit(f"the mix under callgrind failed ({child.returncode})")
+        dumps = sorted(Path(tmp).glob("callgrind.out.*"), key=lambda f: f.stat().st_mtime)
+        for line in dumps[1].read_text().splitlines():
             if line.startswith("totals:"):
                 return int(line.split()[1])
     raise SystemExit("callgrind wrote no totals")
@@ -181,11 +209,8 @@ def main() -> int:
     args = p.parse_args()
     if not args.instructions:
         return _run(args)
-    measured = max(args.rounds // 3, 5)
-    base = _callgrind_total(args, 0)
-    total = _callgrind_total(args, measured)
-    per_request = (total - base) / (measured * ROUND_REQUESTS)
-    print(f"{per_request / 1e6:.2f} million instructions a request ({measured} rounds)")
+    per_request = _count_instructions(args) / (args.rounds * ROUND_REQUESTS)
+    print(f"{per_request / 1e6:.2f} million instructions a request ({args.rounds} rounds)")
     return 0
 
 

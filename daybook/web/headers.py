@@ -11,21 +11,33 @@ CSP = (
 )
 
 
+_ALWAYS = (
+    ("Content-Security-Policy", CSP),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+
+
 def register(app: Flask) -> None:
-    """Add CSP, nosniff, referrer and framing rules (and HSTS over HTTPS) to every response."""
-    https = app.config["DAYBOOK"].https
+    """Add CSP, nosniff, referrer and framing rules (and HSTS over HTTPS) to every response.
+
+    A view may set any of them itself (the API docs page loosens the CSP), and then keeps it.
+    """
+    wanted = _ALWAYS + ((HSTS,) if app.config["DAYBOOK"].https else ())
 
     @app.after_request
     def add_headers(response: Response) -> Response:
         headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-        if https:
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if response.mimetype == "text/html":
-            headers.setdefault("Cache-Control", "no-store")
+        # The names present, looked at once: werkzeug answers each `in` or setdefault for a
+        # missing header by raising and catching an exception, a dozen of them a request.
+        present = {name.lower() for name, _ in headers.items()}
+        for name, value in wanted:
+            if name.lower() not in present:
+                headers.add(name, value)
+        if response.mimetype == "text/html" and "cache-control" not in present:
+            headers.add("Cache-Control", "no-store")
         return response
