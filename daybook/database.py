@@ -160,10 +160,14 @@ def _end_reading(exc: BaseException | None) -> None:
     On PostgreSQL a ROLLBACK makes psycopg forget (and deallocate) its prepared statements, so
     with every page ending in one, no statement was ever prepared: each was parsed and planned
     afresh. A page that read without error has nothing to undo; anything else still rolls back.
+    SQLite prepares nothing that a rollback forgets, and ending its read transaction either way
+    is the same to it: there the cheaper rollback of the teardown stays.
     """
     if exc is not None or request.method not in READ_METHODS or not db.session.registry.has():
         return
     session = db.session()
+    if session.get_bind().dialect.name == "sqlite":
+        return
     if session.in_transaction() and not (session.new or session.dirty or session.deleted):
         session.commit()
 
