@@ -40,3 +40,23 @@ def test_security_headers_on_every_get_route(app, user, other_user, who):
         csp = response.headers.get("Content-Security-Policy", "")
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, path
         assert "'unsafe-inline'" not in csp.split("script-src")[1].split(";")[0], path
+
+
+def test_a_page_that_sets_its_own_policy_keeps_it_and_gets_the_rest(client):
+    from daybook.api.docs import DOCS_CSP
+
+    response = client.get("/api/docs")
+    assert response.status_code == 200
+    assert response.headers.getlist("Content-Security-Policy") == [DOCS_CSP]
+    for header, value in REQUIRED.items():
+        assert response.headers.getlist(header) == [value]
+    assert response.headers.getlist("Cache-Control") == ["no-store"]
+
+
+def test_pages_are_not_cached_and_hsts_comes_only_over_https(make_app):
+    for https, expected in ((False, []), (True, ["max-age=31536000; includeSubDomains"])):
+        app = make_app(HTTPS=str(https).lower())
+        response = app.test_client().get("/login")
+        assert response.headers.getlist("Strict-Transport-Security") == expected
+        assert response.headers.getlist("Cache-Control") == ["no-store"]
+        assert response.headers.getlist("X-Frame-Options") == ["DENY"]

@@ -11,7 +11,7 @@ from daybook.extensions import db
 from daybook.models import Entry, LoginSession, Tag, User
 from daybook.services import passwords, users
 from tests.conftest import login
-from tests.factories import PASSWORD, make_entry
+from tests.factories import PASSWORD, make_entry, statements_during
 
 NEW = "a brand new secret"
 
@@ -218,6 +218,20 @@ def test_set_time_zone(auth_client):
     assert '<option value="Asia/Tokyo" selected>' in auth_client.get("/settings").get_data(
         as_text=True
     )
+
+
+def test_a_settings_change_writes_only_what_changed(app, auth_client):
+    # The signed-in user is built from the session's row, not loaded by the ORM: it must still
+    # be attached as unchanged, or saving one setting would write every column.
+    statements = statements_during(
+        app, lambda: auth_client.form("/settings/timezone", {"timezone": "Asia/Tokyo"})
+    )
+    updates = [
+        s for s in statements if s.startswith('UPDATE "user"') or s.startswith("UPDATE user")
+    ]
+    assert len(updates) == 1
+    assert updates[0].split(" SET ")[1].split(" WHERE ")[0].startswith("timezone=")
+    assert "password_hash" not in updates[0] and "email" not in updates[0]
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "<script>"])
