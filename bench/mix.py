@@ -54,7 +54,7 @@ def _app(data_dir: Path, database_url: str | None, work_dir: Path):
         {
             "DATA_DIR": str(work_dir),
             "DATABASE_URL": database_url,
-            "LOG_LEVEL": os.environ.get("MIX_LOG_LEVEL", "WARNING"),
+            "LOG_LEVEL": "WARNING",
         }
     )
 
@@ -120,11 +120,11 @@ def _statements(app):
 
     with app.app_context():
         engine = db.engine
-    counted = [0]
+    sent: list[str] = []
     event.listen(
-        engine, "after_cursor_execute", lambda *_a, **_k: counted.__setitem__(0, counted[0] + 1)
+        engine, "after_cursor_execute", lambda _c, _k, statement, *_a: sent.append(statement)
     )
-    return counted
+    return sent
 
 
 def _run(args) -> int:
@@ -146,7 +146,7 @@ def _measure(args, app, facts: dict) -> int:
         print("done", flush=True)
         sys.stdin.readline()
         return 0
-    counted = _statements(app)
+    sent = _statements(app)
     started_cpu, started = time.process_time(), time.perf_counter()
     for _ in range(args.rounds):
         mix.round()
@@ -155,7 +155,7 @@ def _measure(args, app, facts: dict) -> int:
     wall = (time.perf_counter() - started) / requests * 1000
     print(
         f"{requests} requests: {cpu:.2f} ms CPU, {wall:.2f} ms wall a request; "
-        f"{counted[0] / requests:.2f} statements a request"
+        f"{len(sent) / requests:.2f} statements a request"
     )
     return 0
 

@@ -140,6 +140,7 @@ def register_database(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         engine: Engine = db.engine
+        dialect = engine.dialect.name
         if not getattr(engine, "_daybook_hooks", False):
             if engine.dialect.name == "sqlite":
                 event.listen(engine, "connect", _sqlite_connect)
@@ -150,8 +151,10 @@ def register_database(app: Flask) -> None:
                 event.listen(engine, "checkout", _postgres_checkout)
             engine._daybook_hooks = True  # type: ignore[attr-defined]
     app.before_request(mark_write_intent)
-    # Runs before Flask-SQLAlchemy's teardown (an app-context one), which would roll back.
-    app.teardown_request(_end_reading)
+    if dialect != "sqlite":
+        # Runs before Flask-SQLAlchemy's teardown (an app-context one), which would roll back.
+        # SQLite prepares nothing that a rollback forgets: its pages keep the cheaper rollback.
+        app.teardown_request(_end_reading)
 
 
 def _end_reading(exc: BaseException | None) -> None:
@@ -160,14 +163,10 @@ def _end_reading(exc: BaseException | None) -> None:
     On PostgreSQL a ROLLBACK makes psycopg forget (and deallocate) its prepared statements, so
     with every page ending in one, no statement was ever prepared: each was parsed and planned
     afresh. A page that read without error has nothing to undo; anything else still rolls back.
-    SQLite prepares nothing that a rollback forgets, and ending its read transaction either way
-    is the same to it: there the cheaper rollback of the teardown stays.
     """
     if exc is not None or request.method not in READ_METHODS or not db.session.registry.has():
         return
     session = db.session()
-    if session.get_bind().dialect.name == "sqlite":
-        return
     if session.in_transaction() and not (session.new or session.dirty or session.deleted):
         session.commit()
 

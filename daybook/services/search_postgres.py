@@ -137,7 +137,8 @@ def ranked_window(
     query, query_params = tsquery(parsed)
     # One statement: the window's ids never travel to Python and back. `newest` walks the
     # matches backwards by entry id and stops after the window and one more, with each match's
-    # date (the entry is not joined again); the ranking reads only the window; headlines read the whole text, so they are made for the page's hits only.
+    # date (the entry is not joined again); the ranking reads only the window; headlines read
+    # the whole text, so they are made for the page's hits only.
     # The outer join answers one row even when the page is empty, to carry the count.
     sql = sa.text(
         "WITH newest AS ("  # noqa: S608 - fixed fragments; every value is a bound parameter

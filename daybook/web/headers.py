@@ -19,7 +19,7 @@ _ALWAYS = (
     ("Cross-Origin-Opener-Policy", "same-origin"),
     ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
 )
-HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+_HSTS = ("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 
 
 def register(app: Flask) -> None:
@@ -27,7 +27,10 @@ def register(app: Flask) -> None:
 
     A view may set any of them itself (the API docs page loosens the CSP), and then keeps it.
     """
-    wanted = _ALWAYS + ((HSTS,) if app.config["DAYBOOK"].https else ())
+    wanted = [
+        (name.lower(), name, value)
+        for name, value in _ALWAYS + ((_HSTS,) if app.config["DAYBOOK"].https else ())
+    ]
 
     @app.after_request
     def add_headers(response: Response) -> Response:
@@ -35,8 +38,8 @@ def register(app: Flask) -> None:
         # The names present, looked at once: werkzeug answers each `in` or setdefault for a
         # missing header by raising and catching an exception, a dozen of them a request.
         present = {name.lower() for name, _ in headers.items()}
-        for name, value in wanted:
-            if name.lower() not in present:
+        for key, name, value in wanted:
+            if key not in present:
                 headers.add(name, value)
         if response.mimetype == "text/html" and "cache-control" not in present:
             headers.add("Cache-Control", "no-store")

@@ -226,9 +226,7 @@ def test_a_settings_change_writes_only_what_changed(app, auth_client):
     statements = statements_during(
         app, lambda: auth_client.form("/settings/timezone", {"timezone": "Asia/Tokyo"})
     )
-    updates = [
-        s for s in statements if s.startswith('UPDATE "user"') or s.startswith("UPDATE user")
-    ]
+    updates = [s for s in statements if s.startswith(('UPDATE "user"', "UPDATE user"))]
     assert len(updates) == 1
     assert updates[0].split(" SET ")[1].split(" WHERE ")[0].startswith("timezone=")
     assert "password_hash" not in updates[0] and "email" not in updates[0]
