@@ -56,6 +56,37 @@ class DaybookClient(FlaskClient):
         return self.post(path, data={"csrf_token": self.csrf, **(data or {})}, **kwargs)
 
 
+# Names that show a test module picks its database itself rather than through the fixtures.
+_CHOOSES_ITS_DATABASE = ("TEST_DATABASE_URL", "ON_POSTGRES", "databases")
+
+
+def pytest_collection_modifyitems(config, items):
+    """On PostgreSQL, run only the tests that can reach the database under test.
+
+    A test that neither depends on `postgres_url` (every app, client and user fixture does) nor
+    lives in a module that picks its database itself runs the same code on both runs: the
+    Markdown sanitiser, settings, the browser journeys (SQLite only). It ran in the SQLite run.
+    """
+    if TEST_DATABASE_URL is None:
+        return
+    kept, left = [], []
+    for item in items:
+        module = getattr(item, "module", None)
+        chooses = module is not None and any(n in vars(module) for n in _CHOOSES_ITS_DATABASE)
+        (kept if chooses or "postgres_url" in item.fixturenames else left).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
+def pytest_report_header(config):
+    if TEST_DATABASE_URL is not None:
+        return (
+            "PostgreSQL run: tests that never reach the database ran on SQLite and are deselected"
+        )
+    return None
+
+
 _CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 _CHEAP_DUMMY = _CHEAP_HASHER.hash("not-a-real-password")
 
