@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,20 +170,31 @@ def _secret_key(environ: dict[str, str], data_dir: Path) -> str:
         return given
     key_file = data_dir / "secret_key"
     if not key_file.exists():
-        # O_EXCL: two processes starting at once must not write two different keys.
-        try:
-            fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_urlsafe(48))
+        _write_new_key(key_file)
     key = key_file.read_text().strip()
     if not key:
         raise ConfigError(
             f"The secret key file {str(key_file)!r} is empty; delete it to make a new one."
         )
     return key
+
+
+def _write_new_key(key_file: Path) -> None:
+    # gunicorn's workers and the job worker start at once on a new data directory. The key is
+    # written aside and linked into place, so each sees no file or a whole one (never a file
+    # created but not yet written), and the first link wins: all of them read the same key.
+    fd, aside = tempfile.mkstemp(dir=key_file.parent, prefix=".secret_key.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(48))
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(aside, key_file)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(aside)
 
 
 def load_settings(

@@ -28,6 +28,26 @@ def test_secret_key_is_generated_once_with_mode_0600(tmp_path):
     assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
 
 
+def test_a_process_starting_while_another_writes_the_key_reads_a_whole_key(tmp_path, monkeypatch):
+    # gunicorn's workers and the job worker start at once on a new data directory: here a
+    # second one loads the settings while the first is in the middle of writing the new key.
+    from daybook import config
+
+    made = config.secrets.token_urlsafe
+    meanwhile: list[str] = []
+
+    def key_while_another_starts(length: int) -> str:
+        if not meanwhile:
+            meanwhile.append("")
+            meanwhile[0] = load_settings({"DAYBOOK_DATA_DIR": str(tmp_path)}).secret_key
+        return made(length)
+
+    monkeypatch.setattr(config.secrets, "token_urlsafe", key_while_another_starts)
+    first = load_settings({"DAYBOOK_DATA_DIR": str(tmp_path)}).secret_key
+    assert first == meanwhile[0] and len(first) >= 32
+    assert [p.name for p in tmp_path.iterdir()] == ["secret_key"]
+
+
 def test_given_secret_key_wins(tmp_path):
     settings = load_settings({"DAYBOOK_DATA_DIR": str(tmp_path), "DAYBOOK_SECRET_KEY": "s" * 20})
     assert settings.secret_key == "s" * 20
