@@ -11,7 +11,7 @@ from daybook.extensions import db
 from daybook.models import Entry
 from daybook.services import entries, search, tags, users
 from daybook.services.search import Term, parse_query
-from tests.databases import SEARCH_TABLE
+from tests.databases import SEARCH_TABLE, only_on_postgres
 from tests.factories import make_entry, make_user
 
 
@@ -383,6 +383,27 @@ def test_index_follows_every_change(app, user, other_user):
     entries.purge_entry(user, entry.id)
     assert found(user, "revised") == set()
     assert search.index_mismatches() == []
+
+
+@only_on_postgres("where PostgreSQL keeps a row's long values")
+def test_an_ordinary_entrys_search_row_stays_whole_in_its_table(app, user):
+    # Search tests rows from the newest back; one compressed or moved to TOAST costs a lookup
+    # and a decompression each (migration 0007).
+    words = " ".join(f"word{n} thought{n * 7}" for n in range(120))  # some 2 kB, a long day
+    make_entry(user, title="Long day", body=words, tags="work")
+    row = db.session.execute(
+        sa.text(
+            "SELECT pg_column_compression(document) AS document, "
+            "pg_column_compression(body) AS body, octet_length(body) AS length "
+            "FROM entry_search"
+        )
+    ).one()
+    assert row.length > 1800
+    assert (row.document, row.body) == (None, None)
+    toast = db.session.scalar(
+        sa.text("SELECT reltoastrelid::regclass::text FROM pg_class WHERE relname = 'entry_search'")
+    )
+    assert db.session.scalar(sa.text(f"SELECT count(*) FROM {toast}")) == 0  # noqa: S608
 
 
 def test_index_follows_account_deletion(app, user, other_user):
