@@ -142,10 +142,10 @@ def register_database(app: Flask) -> None:
         engine: Engine = db.engine
         dialect = engine.dialect.name
         if not getattr(engine, "_daybook_hooks", False):
-            if engine.dialect.name == "sqlite":
+            if dialect == "sqlite":
                 event.listen(engine, "connect", _sqlite_connect)
                 event.listen(engine, "begin", _sqlite_begin)
-            elif engine.dialect.name == "postgresql":
+            elif dialect == "postgresql":
                 event.listen(engine, "before_cursor_execute", _postgres_before_execute, retval=True)
                 event.listen(engine, "checkin", _postgres_checkin)
                 event.listen(engine, "checkout", _postgres_checkout)

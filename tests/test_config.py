@@ -38,7 +38,7 @@ def test_a_process_starting_while_another_writes_the_key_reads_a_whole_key(tmp_p
 
     def key_while_another_starts(length: int) -> str:
         if not meanwhile:
-            meanwhile.append("")
+            meanwhile.append("")  # first: the second load writes a key through here too
             meanwhile[0] = load_settings({"DAYBOOK_DATA_DIR": str(tmp_path)}).secret_key
         return made(length)
 
