@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SAWarning
 
@@ -14,7 +14,8 @@ from daybook.database import include_object
 from daybook.extensions import db
 from daybook.models import Base
 from tests import databases
-from tests.databases import only_on_sqlite
+from tests.databases import only_on_postgres, only_on_sqlite
+from tests.factories import make_entry, make_user
 
 
 @pytest.fixture
@@ -90,3 +91,24 @@ def test_sqlite_connections_are_durable(app):
         "foreign_keys": 1,
         "busy_timeout": 10000,
     }
+
+
+@only_on_postgres("entry_search's owner column (migration 0008)")
+def test_search_rows_of_existing_entries_get_their_owner(app):
+    first = make_user(username="first")
+    second = make_user(username="second")
+    owners = {make_entry(user, title="An entry").id: user.id for user in (first, second)}
+    db.session.commit()
+    db.session.remove()
+    downgrade(revision="0007")  # the rows lose their owner column, then 0008 fills it in
+    upgrade()
+    with db.engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT entry_id, user_id FROM entry_search")).all()
+        nullable = connection.scalar(
+            sa.text(
+                "SELECT is_nullable FROM information_schema.columns "
+                "WHERE table_name = 'entry_search' AND column_name = 'user_id'"
+            )
+        )
+    assert dict(rows) == owners
+    assert nullable == "NO"

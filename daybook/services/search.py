@@ -26,6 +26,8 @@ PER_PAGE = 20
 # Ranking costs time per match, and a common word in a long journal matches tens of thousands:
 # on PostgreSQL, finding and ranking the newest 1,000 of 10,000 matches took 80 ms, 200 took 10.
 RANK_WINDOW = 200
+# What every search keeps to, whatever else it asks: the user's own entries, not in the trash.
+OWNED_LIVE = "e.user_id = :uid AND e.deleted_at IS NULL"
 OPEN, CLOSE = "\x02", "\x03"  # never typed; turned into <mark> after escaping
 _TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
 _WORD = re.compile(r"\w+")
@@ -200,7 +202,7 @@ def search_entries(
         message = "Add a word to search for." if (query or "").strip() else None
         return SearchResult([], page, False, message)
     page = max(1, page)
-    filters = ["e.user_id = :uid", "e.deleted_at IS NULL"]
+    filters: list[str] = []  # besides OWNED_LIVE, which every backend applies
     params: dict[str, object] = {"uid": user.id}
     if date_from is not None:
         filters.append("e.occurred_at >= :dfrom")
@@ -214,18 +216,16 @@ def search_entries(
             "WHERE t.user_id = :uid AND t.name = :tag)"
         )
         params["tag"] = tag.strip().lstrip("#").lower()
-    where = " AND ".join(filters)  # fixed fragments above; every value is a bound parameter
     backend = _backend()
     # A window holds whole pages, so that no page straddles two of them.
     pages_a_window = max(1, RANK_WINDOW // per_page)
     size = pages_a_window * per_page
     window, page_in_window = divmod(page - 1, pages_a_window)
     skip = page_in_window * per_page
-    rows, older = backend.ranked_window(
-        parsed, where, params, start=window * size, size=size, limit=per_page + 1, offset=skip
+    # The filters are fixed fragments above; every value is a bound parameter.
+    rows, found = backend.ranked_window(
+        parsed, filters, params, start=window * size, size=size, limit=per_page, offset=skip
     )
-    has_next = len(rows) > per_page or (older and skip + per_page >= size)
-    rows = rows[:per_page]
     ids = [r[0] for r in rows]
     by_id: dict[int, Entry | EntryCard] = (
         {e.id: e for e in db.session.scalars(sa.select(Entry).where(Entry.id.in_(ids)))}
@@ -237,7 +237,10 @@ def search_entries(
         for entry_id, title, snippet in rows
         if entry_id in by_id
     ]
-    return SearchResult(hits, page, has_next, windowed=older or window > 0)
+    # `found` counts the window's matches and one more if older ones exist: either way there
+    # is a next page when it goes past this one.
+    has_next = found > skip + per_page
+    return SearchResult(hits, page, has_next, windowed=found > size or window > 0)
 
 
 def match_clause(query: str) -> sa.ColumnElement[bool]:

@@ -10,8 +10,9 @@ import re
 
 import sqlalchemy as sa
 
+from daybook.database import planned_each_time
 from daybook.extensions import db
-from daybook.services.search import CLOSE, OPEN, ParsedQuery
+from daybook.services.search import CLOSE, OPEN, OWNED_LIVE, ParsedQuery
 
 CONFIG = "'daybook_english'"
 # Title, tags and body carry weights A, B and C (D is unused): the same 10 : 5 : 1 as bm25's on
@@ -42,8 +43,10 @@ def write(entry_id: int, title: str, body: str, tags: str) -> None:
     """Insert or replace the entry's row in the index."""
     db.session.execute(
         sa.text(
-            "INSERT INTO entry_search (entry_id, title, body, tags) "
-            "VALUES (:id, :title, :body, :tags) ON CONFLICT (entry_id) DO UPDATE "
+            # The owner is read from the entry, which is written first (the foreign key needs it).
+            "INSERT INTO entry_search (entry_id, user_id, title, body, tags) "
+            "VALUES (:id, (SELECT user_id FROM entry WHERE id = :id), :title, :body, :tags) "
+            "ON CONFLICT (entry_id) DO UPDATE "
             "SET title = excluded.title, body = excluded.body, tags = excluded.tags"
         ),
         {
@@ -62,12 +65,7 @@ def remove(entry_id: int) -> None:
 
 def remove_user(user_id: int) -> None:
     """Delete the rows of all of a user's entries."""
-    db.session.execute(
-        sa.text(
-            "DELETE FROM entry_search WHERE entry_id IN (SELECT id FROM entry WHERE user_id = :u)"
-        ),
-        {"u": user_id},
-    )
+    db.session.execute(sa.text("DELETE FROM entry_search WHERE user_id = :u"), {"u": user_id})
 
 
 def clear() -> None:
@@ -83,10 +81,11 @@ def mismatches() -> list[int]:
             "AND id NOT IN (SELECT entry_id FROM entry_search)"
         )
     )
+    # A row whose owner is not its entry's would show the entry in another user's searches.
     stray = db.session.scalars(
         sa.text(
-            "SELECT entry_id FROM entry_search "
-            "WHERE entry_id NOT IN (SELECT id FROM entry WHERE deleted_at IS NULL)"
+            "SELECT s.entry_id FROM entry_search s WHERE NOT EXISTS (SELECT 1 FROM entry e "
+            "WHERE e.id = s.entry_id AND e.deleted_at IS NULL AND e.user_id = s.user_id)"
         )
     )
     return sorted([*missing, *stray])
@@ -120,37 +119,48 @@ def tsquery(parsed: ParsedQuery) -> tuple[str, dict[str, str]]:
 
 def ranked_window(
     parsed: ParsedQuery,
-    where: str,
+    filters: list[str],
     params: dict[str, object],
     *,
     start: int,
     size: int,
     limit: int,
     offset: int,
-) -> tuple[list[tuple[int, str, str]], bool]:
+) -> tuple[list[tuple[int, str, str]], int]:
     """Rank the window of the `size` newest matches after `start`; return `limit` of them after
-    `offset`, best first, as (entry id, marked title, marked snippet), and whether older matches
-    exist beyond the window.
+    `offset`, best first, as (entry id, marked title, marked snippet), and how many matches the
+    window holds, counting one more when older matches lie beyond it.
 
-    `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
+    The user's id is `params["uid"]`; `filters` are fixed SQL conditions on the entry `e`, with
+    their values in `params`.
     """
     query, query_params = tsquery(parsed)
-    # One statement: the window's ids never travel to Python and back. `newest` walks the
-    # matches backwards by entry id and stops after the window and one more, with each match's
-    # date (the entry is not joined again); the ranking reads only the window; headlines read
-    # the whole text, so they are made for the page's hits only.
-    # The outer join answers one row even when the page is empty, to carry the count.
+    # Rows exist only for live entries, each with its owner's id: the walk backwards by entry
+    # id reads entry_search alone, and joins the entry only to apply the caller's filters.
+    narrowed = (
+        "AND EXISTS (SELECT 1 FROM entry e WHERE e.id = s.entry_id AND "  # noqa: S608
+        + " AND ".join(filters)
+        + ") "
+        if filters
+        else ""
+    )
+    # One statement: the window's ids never travel to Python and back. `newest` stops after
+    # the window and one more; the ranking reads only the window, and joins the entry for its
+    # date (and, to be safe, its owner and state again); headlines read the whole text, so they
+    # are made for the page's hits only. The outer join answers one row even when the page is
+    # empty, to carry the count.
     sql = sa.text(
         "WITH newest AS ("  # noqa: S608 - fixed fragments; every value is a bound parameter
-        "SELECT s.entry_id, e.occurred_at FROM entry_search s JOIN entry e ON e.id = s.entry_id "
-        f"WHERE s.document @@ {query} AND {where} "
+        "SELECT s.entry_id FROM entry_search s "
+        f"WHERE s.user_id = :uid AND s.document @@ {query} {narrowed}"
         "ORDER BY s.entry_id DESC LIMIT :count OFFSET :start), "
         "hits AS ("
-        "SELECT s.entry_id, s.title, s.body, w.occurred_at, "
+        "SELECT s.entry_id, s.title, s.body, e.occurred_at, "
         f"ts_rank_cd({WEIGHTS}, s.document, {query}) AS rank "
-        "FROM (SELECT * FROM newest ORDER BY entry_id DESC LIMIT :size) w "
+        "FROM (SELECT entry_id FROM newest ORDER BY entry_id DESC LIMIT :size) w "
         "JOIN entry_search s ON s.entry_id = w.entry_id "
-        "ORDER BY rank DESC, w.occurred_at DESC, w.entry_id DESC LIMIT :limit OFFSET :offset) "
+        f"JOIN entry e ON e.id = w.entry_id AND {OWNED_LIVE} "
+        "ORDER BY rank DESC, e.occurred_at DESC, s.entry_id DESC LIMIT :limit OFFSET :offset) "
         "SELECT n.found, h.entry_id, h.body, "
         f"ts_headline({CONFIG}, h.title, {query}, :title_options) AS title_hl, "
         f"ts_headline({CONFIG}, h.body, {query}, :body_options) AS body_snip "
@@ -168,14 +178,14 @@ def ranked_window(
         "title_options": _TITLE_OPTIONS,
         "body_options": _BODY_OPTIONS,
     }
-    result = db.session.execute(sql, values).all()
-    older = bool(result) and result[0].found > size
+    with planned_each_time():
+        result = db.session.execute(sql, values).all()
     rows = [
         (r.entry_id, _joined(r.title_hl), _snippet(r.body_snip, r.body))
         for r in result
         if r.entry_id is not None
     ]
-    return rows, older
+    return rows, result[0].found if result else 0
 
 
 def _joined(text: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from daybook.extensions import db
-from daybook.services.search import CLOSE, OPEN, ParsedQuery
+from daybook.services.search import CLOSE, OPEN, OWNED_LIVE, ParsedQuery
 
 
 def write(entry_id: int, title: str, body: str, tags: str) -> None:
@@ -54,21 +54,23 @@ def mismatches() -> list[int]:
 
 def ranked_window(
     parsed: ParsedQuery,
-    where: str,
+    filters: list[str],
     params: dict[str, object],
     *,
     start: int,
     size: int,
     limit: int,
     offset: int,
-) -> tuple[list[tuple[int, str, str]], bool]:
+) -> tuple[list[tuple[int, str, str]], int]:
     """Rank the window of the `size` newest matches after `start`; return `limit` of them after
-    `offset`, best first, as (entry id, marked title, marked snippet), and whether older matches
-    exist beyond the window.
+    `offset`, best first, as (entry id, marked title, marked snippet), and how many matches the
+    window holds, counting one more when older matches lie beyond it.
 
-    `where` is a fixed SQL condition on the entry `e`; its values are in `params`.
+    The user's id is `params["uid"]`; `filters` are fixed SQL conditions on the entry `e`, with
+    their values in `params`.
     """
     query = parsed.fts()
+    where = " AND ".join([OWNED_LIVE, *filters])
     # FTS5 walks its matches backwards by rowid and stops after the window and one more.
     newest = sa.text(
         "SELECT e.id FROM entry_fts JOIN entry e ON e.id = entry_fts.rowid "  # noqa: S608
@@ -77,10 +79,10 @@ def ranked_window(
     )
     ids = db.session.scalars(newest, {**params, "q": query, "count": size + 1, "start": start})
     window = ids.all()
-    older = len(window) > size
+    found = len(window)
     window = window[:size]
     if not window:
-        return [], older
+        return [], found
     # Rank first, then mark up only the page's rows: highlight() and snippet() cost more than
     # bm25() and would otherwise run for every match. FTS5 walks a rowid range within its index;
     # the condition leaves out other users' rows.
@@ -90,9 +92,9 @@ def ranked_window(
         "ORDER BY bm25(entry_fts, 10.0, 1.0, 5.0), e.occurred_at DESC LIMIT :limit OFFSET :offset"
     )
     values = {**params, "q": query, "low": min(window), "high": max(window), "limit": limit}
-    found = db.session.scalars(order, {**values, "offset": offset}).all()
-    if not found:
-        return [], older
+    ranked = db.session.scalars(order, {**values, "offset": offset}).all()
+    if not ranked:
+        return [], found
     # FTS5 walks the matches once over the range; `+rowid IN` only filters them. A plain
     # `rowid IN` would run the whole match once per id.
     marked = sa.text(
@@ -102,10 +104,10 @@ def ranked_window(
     ).bindparams(sa.bindparam("ids", expanding=True))
     rows = db.session.execute(
         marked,
-        {"q": query, "o": OPEN, "c": CLOSE, "low": min(found), "high": max(found), "ids": found},
+        {"q": query, "o": OPEN, "c": CLOSE, "low": min(ranked), "high": max(ranked), "ids": ranked},
     )
     by_id = {r.id: (r.id, r.title_hl, r.body_snip) for r in rows}
-    return [by_id[i] for i in found if i in by_id], older
+    return [by_id[i] for i in ranked if i in by_id], found
 
 
 def matching_ids(parsed: ParsedQuery) -> sa.Select:

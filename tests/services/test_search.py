@@ -457,3 +457,34 @@ def test_search_leaves_out_trashed_entries_even_if_indexed(app, user):
     )
     db.session.commit()
     assert found(user, "needle") == set()
+
+
+@only_on_postgres("entry_search's owner column")
+def test_search_rows_carry_their_owner_and_a_wrong_one_is_caught(app, user, other_user):
+    mine = make_entry(user, title="Mine", body="harbour lights")
+    theirs = make_entry(other_user, title="Theirs", body="harbour lights")
+    owners = dict(db.session.execute(sa.text("SELECT entry_id, user_id FROM entry_search")).all())
+    assert owners == {mine.id: user.id, theirs.id: other_user.id}
+
+    # Search reads a row's owner from the row (migration 0008); were it ever wrong, the entry
+    # must still not reach another user, and the index check must name it.
+    db.session.execute(
+        sa.text("UPDATE entry_search SET user_id = :other WHERE entry_id = :id"),
+        {"other": other_user.id, "id": mine.id},
+    )
+    assert found(other_user, "harbour") == {"Theirs"}
+    assert search.index_mismatches() == [mine.id]
+
+
+@only_on_postgres("psycopg's prepared statements")
+def test_search_is_planned_for_each_word_and_not_prepared(app, user):
+    # A prepared search may be given one generic plan for every word, which suits a rare word
+    # and made a common one several times slower; other statements are still prepared.
+    make_entry(user, title="Harbour", body="harbour lights at dusk")
+    for word in ["harbour", "lights", "dusk", "harbour", "zebra", "harbour", "lights", "x"]:
+        search.search_entries(user, word)
+    prepared = db.session.scalars(sa.text("SELECT statement FROM pg_prepared_statements")).all()
+    assert prepared, "the page's other statements are prepared as before"
+    assert not [s for s in prepared if "entry_search" in s]
+    connection = db.session.connection().connection.driver_connection
+    assert connection.prepare_threshold == 5
