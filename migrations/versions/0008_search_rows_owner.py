@@ -7,9 +7,10 @@ Create Date: 2026-11-23
 PostgreSQL only. Each entry_search row now carries its entry's user_id, with an index on
 (user_id, entry_id). Search walks a user's rows from the newest back until it has the window
 of matches it ranks; it joined every row it walked to `entry` to learn whose it was, and that
-join cost more than the walk itself (at 100,000 entries, 4.5 of a search's 6 ms for a common
-word). Rows exist only for live entries, so the owner is all the walk needs; and in a journal
-shared by several people, the index lets it skip the others' rows.
+join cost more than the walk itself: at 100,000 entries, for a word in 10% of them, the walk
+took 4.5 ms with the join and 1.3 ms without. Rows exist only for live entries, so the owner is
+all the walk needs; and in a journal shared by several people, the index lets it skip the
+others' rows.
 
 The existing rows are rewritten once (the UPDATE, then VACUUM FULL to give back the space of
 their old versions), which locks the table for about twenty seconds per 100,000 entries.
