@@ -71,7 +71,7 @@ def planned_each_time() -> Iterator[None]:
 
     psycopg prepares a statement on its fifth run, and PostgreSQL may then settle on one generic
     plan for all values. For a search that plan cannot know how common the word is: one that
-    suits a rare word made a common one 3 to 5 times slower.
+    suits a rare word took 27–61 ms for a common one that its own plan finds in 9.
     """
     connection = db.session.connection().connection.driver_connection
     threshold = getattr(connection, "prepare_threshold", None)
