@@ -28,3 +28,18 @@ def test_document_describes_every_api_route(app, client):
             )
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             assert (path, method) in documented, (path, method)
+
+
+def test_document_names_the_request_headers_the_api_reads(client):
+    # The views read these headers themselves; a client generated from the document must still
+    # know to send them.
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+
+    def headers(path: str, method: str) -> dict[str, bool]:
+        parameters = paths[path][method].get("parameters", [])
+        return {p["name"]: p["required"] for p in parameters if p["in"] == "header"}
+
+    assert headers("/api/v1/entries", "post") == {"Idempotency-Key": False}
+    assert headers("/api/v1/entries/{entry_id}", "patch") == {"If-Match": True}
+    # Asked for twice, the document is the same: the headers are added once.
+    assert client.get("/api/v1/openapi.json").get_json()["paths"] == paths
