@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from flask import Flask, jsonify, render_template
 
 # Swagger UI sets style attributes from script; everything else stays as strict as elsewhere.
@@ -35,12 +37,18 @@ REQUEST_HEADERS: dict[tuple[str, str], dict] = {
 }
 
 
+# The document is built on its first request and kept: two first requests at once (gthread)
+# must not both add the headers.
+_ADDING_HEADERS = threading.Lock()
+
+
 def with_request_headers(document: dict) -> dict:
     """Add REQUEST_HEADERS to their operations in the document (once; it is kept and reused)."""
-    for (path, method), header in REQUEST_HEADERS.items():
-        parameters = document["paths"][path][method].setdefault("parameters", [])
-        if not any(p.get("name") == header["name"] for p in parameters):
-            parameters.append(header)
+    with _ADDING_HEADERS:
+        for (path, method), header in REQUEST_HEADERS.items():
+            parameters = document["paths"][path][method].setdefault("parameters", [])
+            if not any(p.get("name") == header["name"] for p in parameters):
+                parameters.append(header)
     return document
 
 
