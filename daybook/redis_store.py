@@ -6,20 +6,26 @@ Short timeouts: when Redis is away, a request should learn it in milliseconds, n
 from __future__ import annotations
 
 from flask import Flask, current_app
-from redis import Redis
+from redis import ConnectionPool, Redis
 
 CONNECT_TIMEOUT = 0.5
+# Longer than the 1 s a Huey worker waits on an empty queue (BRPOP), which must not time out.
 COMMAND_TIMEOUT = 2.0
 
 
-def connect(url: str) -> Redis:
-    """Return a client for `url` that fails fast when the server is unreachable."""
-    return Redis.from_url(
+def pool(url: str) -> ConnectionPool:
+    """Return a pool of connections to `url` that fail fast when the server is unreachable."""
+    return ConnectionPool.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT,
         socket_timeout=COMMAND_TIMEOUT,
         health_check_interval=30,
     )
+
+
+def connect(url: str) -> Redis:
+    """Return a client for `url` that fails fast when the server is unreachable."""
+    return Redis(connection_pool=pool(url))
 
 
 def init_redis(app: Flask) -> None:

@@ -15,6 +15,7 @@ from flask import Flask, current_app
 from huey import RedisHuey, SqliteHuey
 from huey.api import Huey, TaskWrapper
 
+from daybook import redis_store
 from daybook.errors import DaybookError
 from daybook.jobs import records
 from daybook.models import Job
@@ -68,7 +69,11 @@ def make_huey(app: Flask) -> Huey:
         "immediate": bool(app.config.get("JOBS_IMMEDIATE", app.testing)),
     }
     if settings.redis_url:
-        return RedisHuey(QUEUE_NAME, url=settings.redis_url, **options)
+        # The same short timeouts as sessions and rate limits: a page that queues a job while
+        # Redis hangs is told the queue is unreachable, instead of waiting with it.
+        return RedisHuey(
+            QUEUE_NAME, connection_pool=redis_store.pool(settings.redis_url), **options
+        )
     return SqliteHuey(
         QUEUE_NAME, filename=str(settings.data_dir / JOBS_FILE), timeout=10, **options
     )

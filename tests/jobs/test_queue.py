@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import socket
+import threading
 from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 from huey import RedisHuey, SqliteHuey
 
+from daybook import redis_store
 from daybook.extensions import db
+from daybook.jobs.queue import QueueUnavailable, enqueue
 from daybook.jobs.tasks import enqueue_scheduled
 from daybook.models import Job
 
@@ -77,3 +81,33 @@ def test_firing_a_scheduled_task_queues_and_runs_its_job(app):
     huey.execute(task)
     job = db.session.scalar(sa.select(Job))
     assert (job.kind, job.state) == ("cleanup", "done")
+
+
+def test_a_redis_that_never_answers_fails_the_enqueue_instead_of_hanging(make_app):
+    # A server that takes the connection and never replies: a Redis that hangs, or a
+    # firewall that swallows packets. The page that queues a job must hear "unreachable".
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        app = make_app(REDIS_URL=url, JOBS_IMMEDIATE=False)
+        pool = app.extensions["huey"].storage.pool
+        assert pool.connection_kwargs["socket_timeout"] == redis_store.COMMAND_TIMEOUT
+        outcome: list[BaseException] = []
+
+        def send() -> None:
+            with app.app_context():
+                try:
+                    enqueue("trash_purge")
+                except QueueUnavailable as exc:
+                    outcome.append(exc)
+
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        # Ten times the command timeout: without it the enqueue waits for ever.
+        sender.join(10 * redis_store.COMMAND_TIMEOUT)
+        assert not sender.is_alive(), "the enqueue is still waiting for Redis"
+        assert len(outcome) == 1
+        with app.app_context():
+            job = db.session.scalar(sa.select(Job))
+            assert (job.kind, job.state) == ("trash_purge", "failed")
