@@ -137,13 +137,10 @@ def ranked_window(
     query, query_params = tsquery(parsed)
     # Rows exist only for live entries, each with its owner's id: the walk backwards by entry
     # id reads entry_search alone, and joins the entry only to apply the caller's filters.
-    narrowed = (
-        "AND EXISTS (SELECT 1 FROM entry e WHERE e.id = s.entry_id AND "  # noqa: S608
-        + " AND ".join(filters)
-        + ") "
-        if filters
-        else ""
-    )
+    narrowed = ""
+    if filters:
+        condition = " AND ".join(filters)  # fixed fragments; their values are bound
+        narrowed = f"AND EXISTS (SELECT 1 FROM entry e WHERE e.id = s.entry_id AND {condition}) "  # noqa: S608
     # One statement: the window's ids never travel to Python and back. `newest` stops after
     # the window and one more; the ranking reads only the window, and joins the entry for its
     # date (and, to be safe, its owner and state again); headlines read the whole text, so they
